@@ -1,0 +1,130 @@
+# lakehouse: every command a newcomer needs. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+VENV := .venv
+AIRFLOW_VENV := .venv-airflow
+UV := .cache/uv/bin/uv
+MVN := mvn -B -q -Dstyle.color=never -s jvm/settings.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2
+
+# Absolute paths, so that dbt, Spark and the services agree wherever they run (README:
+# Configuration). Override any of them in the environment.
+export LAKEHOUSE_STATE_DIR ?= $(CURDIR)/.state
+export LAKEHOUSE_JARS_DIR ?= $(CURDIR)/.cache/jars
+export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
+export SPARK_LOCAL_IP ?= 127.0.0.1
+# No telemetry or version pings: these machines have no internet, so they only add delay.
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DBT_VERSION_CHECK := false
+export UV_LINK_MODE := copy
+
+PY := $(VENV)/bin/python
+DATA_STAMP := $(VENV)/.lakehouse-installed
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.lakehouse-installed
+SPARK_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/spark/.complete
+KAFKA_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/kafka/.complete
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# --- setup -------------------------------------------------------------------------------
+
+.PHONY: setup
+setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) ## venvs, pinned deps and jars (safe to re-run; fast when done)
+	@mkdir -p "$(LAKEHOUSE_STATE_DIR)/tmp"
+	@echo "setup: done (data venv $(VENV), Airflow venv $(AIRFLOW_VENV), jars in $(LAKEHOUSE_JARS_DIR))"
+
+.PHONY: prerequisites
+prerequisites:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 13) else "setup: need Python 3.10-3.12 as $(PYTHON), found " + sys.version.split()[0])'
+	@command -v java >/dev/null || { echo "setup: need Java 17+ (apt-get install openjdk-17-jdk-headless)"; exit 1; }
+	@java -version 2>&1 | awk -F '"' '/version/ { split($$2, v, "."); if (v[1] < 17) { print "setup: need Java 17+, found " $$2; exit 1 } }'
+	@command -v mvn >/dev/null || { echo "setup: need Maven (apt-get install maven)"; exit 1; }
+
+$(UV):
+	@echo "setup: bootstrapping uv $(UV_VERSION) into .cache/uv"
+	@$(PYTHON) -m venv .cache/uv
+	@.cache/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(DATA_STAMP): requirements/data.txt | $(UV)
+	@echo "setup: data venv $(VENV) from requirements/data.txt"
+	@[ -x $(PY) ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	@$(UV) pip sync --quiet --python $(PY) requirements/data.txt
+	@# The project's own packages (ingest, services) on the venv's path, with no build step.
+	@echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/lakehouse.pth"
+	@scripts/activate-hook.sh $(VENV)/bin/activate "$(CURDIR)"
+	@touch $@
+
+$(AIRFLOW_STAMP): requirements/airflow.txt | $(UV)
+	@echo "setup: Airflow venv $(AIRFLOW_VENV) from requirements/airflow.txt"
+	@[ -x $(AIRFLOW_VENV)/bin/python ] || $(UV) venv --quiet --python $(PYTHON) $(AIRFLOW_VENV)
+	@$(UV) pip sync --quiet --python $(AIRFLOW_VENV)/bin/python requirements/airflow.txt
+	@touch $@
+
+$(SPARK_JARS_STAMP): jvm/spark/pom.xml jvm/settings.xml
+	@echo "setup: Delta and Kafka-connector jars from Maven Central into $(@D)"
+	@rm -rf "$(@D)"
+	@$(MVN) -f jvm/spark/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)"
+	@touch $@
+
+$(KAFKA_JARS_STAMP): jvm/kafka/pom.xml jvm/settings.xml
+	@echo "setup: Apache Kafka broker jars from Maven Central into $(@D)"
+	@rm -rf "$(@D)"
+	@$(MVN) -f jvm/kafka/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)"
+	@touch $@
+
+.PHONY: lock
+lock: | $(UV) ## re-resolve requirements/*.in into the locked requirements/*.txt
+	$(UV) pip compile --quiet --no-header --python-version 3.11 requirements/data.in -o requirements/data.txt
+	$(UV) pip compile --quiet --no-header --python-version 3.11 requirements/airflow.in -o requirements/airflow.txt
+
+# --- the local stack ---------------------------------------------------------------------
+
+.PHONY: up
+up: setup ## start Kafka and the Spark Thrift server (no-op for what already runs)
+	@$(PY) -m services up
+
+.PHONY: down
+down: ## stop the local services (data is kept)
+	@if [ -x $(PY) ]; then $(PY) -m services down; fi
+
+.PHONY: status
+status: ## which local services run
+	@$(PY) -m services status
+
+# --- quality -----------------------------------------------------------------------------
+
+.PHONY: lint
+lint: $(DATA_STAMP) ## ruff and sqlfluff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/sqlfluff lint models macros tests
+
+.PHONY: test
+test: setup lint ## set up, lint and run the whole test suite (starts and stops its own services)
+	$(VENV)/bin/pytest
+
+# --- demo --------------------------------------------------------------------------------
+
+.PHONY: demo
+demo: setup ## set up, start Kafka, round-trip events through Kafka into a Delta table
+	@$(PY) -m services up kafka
+	@$(PY) -m ingest.roundtrip
+	@echo "demo: done. Kafka is still up: \`make down\` stops it."
+
+# --- cleaning ----------------------------------------------------------------------------
+
+.PHONY: clean
+clean: ## stop services and delete local state (.state, target); FORCE=1 skips the question, ALL=1 also drops venvs and caches
+	@if [ "$${FORCE:-}" != 1 ]; then \
+	  read -r -p "Delete $(LAKEHOUSE_STATE_DIR) (Kafka data, warehouse, metastore, checkpoints)$${ALL:+, venvs and caches}? [y/N] " answer; \
+	  [ "$$answer" = y ] || [ "$$answer" = Y ] || { echo "clean: nothing deleted"; exit 1; }; \
+	fi
+	@$(MAKE) --no-print-directory down
+	rm -rf "$(LAKEHOUSE_STATE_DIR)" target dbt_packages logs
+	@if [ "$${ALL:-}" = 1 ]; then echo rm -rf $(VENV) $(AIRFLOW_VENV) .cache; rm -rf $(VENV) $(AIRFLOW_VENV) .cache; fi

@@ -1,0 +1,38 @@
+"""`python -m services up|down|status [kafka|thrift ...]`: behind `make up` and `make down`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services import kafka, settings, thrift
+from services.process import ServiceError
+
+SERVICES = {"kafka": kafka, "thrift": thrift}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services", description=__doc__)
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("names", nargs="*", choices=[[], *SERVICES], help="default: all")
+    args = parser.parse_args(argv)
+    names = args.names or list(SERVICES)
+    conf = settings.load()
+    if args.action == "down":
+        names = list(reversed(names))  # stop in the reverse order of start
+    try:
+        for name in names:
+            module = SERVICES[name]
+            if args.action == "status":
+                pid = module.service(conf).running_pid()
+                print(f"{name}: " + (f"running (pid {pid})" if pid else "stopped"))
+            else:
+                print(getattr(module, args.action)(conf), flush=True)
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Where the local stack keeps its state and which addresses it binds, from env vars.
+
+Every value has a default that works from a fresh clone; the README's "Configuration" table
+lists them. Paths are absolute so that processes started elsewhere (Cosmos runs dbt in a
+temporary copy of the project) still find the same warehouse, metastore and jars.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    jars_dir: Path
+    kafka_host: str
+    kafka_port: int
+    kafka_controller_port: int
+    thrift_host: str
+    thrift_port: int
+    thrift_driver_memory: str
+    kafka_heap: str
+    start_timeout_s: float
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def run_dir(self) -> Path:
+        """PID files."""
+        return self.state_dir / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """JVM and Hive scratch space: kept out of /tmp so that it is cleaned with the state."""
+        return self.state_dir / "tmp"
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise SystemExit(f"{name}={port} is out of the port range 1-65535")
+    return port
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    return Settings(
+        state_dir=Path(env.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state")).resolve(),
+        jars_dir=Path(env.get("LAKEHOUSE_JARS_DIR", PROJECT_DIR / ".cache" / "jars")).resolve(),
+        kafka_host=env.get("KAFKA_HOST", "127.0.0.1"),
+        kafka_port=_port(env, "KAFKA_PORT", 9092),
+        kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT", 9093),
+        thrift_host=env.get("THRIFT_HOST", "127.0.0.1"),
+        thrift_port=_port(env, "THRIFT_PORT", 10000),
+        thrift_driver_memory=env.get("THRIFT_DRIVER_MEMORY", "2g"),
+        kafka_heap=env.get("KAFKA_HEAP", "512m"),
+        start_timeout_s=float(env.get("LAKEHOUSE_START_TIMEOUT", "120")),
+    )

@@ -1,0 +1,101 @@
+"""A Spark Thrift server (HiveThriftServer2) with Delta, on the local profile's Spark settings.
+
+It shares the warehouse and the Derby metastore with the `local` dbt target, so it sees the
+same tables. Embedded Derby admits one JVM at a time: while this server runs it owns the
+metastore, and dbt should use the `thrift` target (the README says so).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ingest.spark_session import local_spark_conf, spark_home
+from services.process import (
+    Service,
+    ServiceError,
+    port_is_open,
+    require_free_port,
+    wait_until_healthy,
+)
+from services.settings import Settings
+
+MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+
+
+def service(settings: Settings) -> Service:
+    return Service(
+        name="thrift",
+        pid_file=settings.run_dir / "thrift.pid",
+        log_file=settings.logs_dir / "thrift.log",
+        marker=MAIN_CLASS,
+    )
+
+
+def command(settings: Settings) -> list[str]:
+    conf = local_spark_conf(
+        {
+            **os.environ,
+            "LAKEHOUSE_STATE_DIR": str(settings.state_dir),
+            "LAKEHOUSE_JARS_DIR": str(settings.jars_dir),
+        }
+    )
+    conf["spark.app.name"] = "lakehouse-thrift"
+    conf["spark.driver.memory"] = settings.thrift_driver_memory
+    if not any((settings.jars_dir / "spark").glob("delta-spark_*.jar")):
+        raise ServiceError(
+            f"no Delta jars in {settings.jars_dir / 'spark'}: run `make setup` first"
+        )
+    argv = [str(spark_home() / "bin" / "spark-submit"), "--class", MAIN_CLASS]
+    for key, value in conf.items():
+        argv += ["--conf", f"{key}={value}"]
+    # `spark-internal` stands for "the class is on Spark's own class path"; --hiveconf goes to it.
+    argv += [
+        "spark-internal",
+        "--hiveconf",
+        f"hive.server2.thrift.bind.host={settings.thrift_host}",
+        "--hiveconf",
+        f"hive.server2.thrift.port={settings.thrift_port}",
+    ]
+    return argv
+
+
+def _answers_sql(settings: Settings) -> bool:
+    from pyhive import hive
+
+    # PyHive logs every refused connection; only ask once the port accepts connections.
+    if not port_is_open(settings.thrift_host, settings.thrift_port):
+        return False
+    try:
+        with hive.connect(settings.thrift_host, settings.thrift_port, username="lakehouse") as conn:
+            cursor = conn.cursor()
+            cursor.execute("select 1")
+            return cursor.fetchall() == [(1,)]
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+
+
+def up(settings: Settings) -> str:
+    svc = service(settings)
+    pid = svc.running_pid()
+    address = f"{settings.thrift_host}:{settings.thrift_port}"
+    if pid is not None:
+        return f"thrift already running (pid {pid}) on {address}"
+    require_free_port(
+        settings.thrift_host, settings.thrift_port, "the Thrift server", "THRIFT_PORT"
+    )
+    argv = command(settings)
+    tmp = settings.tmp_dir
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home()),
+        "SPARK_LOCAL_IP": settings.thrift_host,  # also binds the Spark UI to loopback
+        "TMPDIR": str(tmp),
+    }
+    pid = svc.start(argv, env, settings.state_dir)
+    wait_until_healthy(svc, pid, lambda: _answers_sql(settings), settings.start_timeout_s)
+    return f"thrift up (pid {pid}) on {address}, log {svc.log_file}"
+
+
+def down(settings: Settings) -> str:
+    return "thrift stopped" if service(settings).stop() else "thrift was not running"
