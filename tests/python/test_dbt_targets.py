@@ -1,0 +1,106 @@
+"""dbt on the `local` target (in-process Spark) and on the `thrift` target (a Spark Thrift server).
+
+Both share one warehouse and metastore, so the table the local run builds is then read
+through the Thrift server. The tests run in file order: local first (a dbt process holds the
+Derby metastore only while it runs), then the Thrift server, which holds it until stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import PROJECT_DIR, VENV_BIN, ok, run, services, stack_env
+
+pytestmark = pytest.mark.slow
+
+SCHEMA = "dbt_smoke"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("dbt")
+    env = stack_env(base / "state")
+    env.update(
+        LAKEHOUSE_SCHEMA=SCHEMA,
+        DBT_LOG_PATH=str(base / "logs"),
+        DBT_TARGET_PATH=str(base / "target"),
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def one_model_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-model dbt project on the real profiles (the lakehouse project's models need bronze)."""
+    project = tmp_path_factory.mktemp("one_model_project")
+    (project / "models").mkdir()
+    (project / "dbt_project.yml").write_text(
+        "name: one_model\nversion: '1.0.0'\nconfig-version: 2\nprofile: lakehouse\n"
+        "models:\n  one_model:\n    +materialized: table\n    +file_format: delta\n"
+    )
+    (project / "models" / "order_counts.sql").write_text(
+        "select 'placed' as status, 2 as order_count\nunion all\nselect 'paid', 1\n"
+    )
+    return project
+
+
+def dbt(env: dict[str, str], *args: str):
+    return run([str(VENV_BIN / "dbt"), *args], env)
+
+
+def run_results(env: dict[str, str]) -> list[dict]:
+    return json.loads((Path(env["DBT_TARGET_PATH"]) / "run_results.json").read_text())["results"]
+
+
+@pytest.fixture(scope="module")
+def thrift(env):
+    ok(services(env, "up", "thrift"))
+    yield env
+    services(env, "down", "thrift")
+
+
+def thrift_rows(env: dict[str, str], sql: str) -> list[tuple]:
+    from pyhive import hive
+
+    with hive.connect("127.0.0.1", int(env["THRIFT_PORT"]), username="test") as conn:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def test_dbt_debug_on_local(env) -> None:
+    out = ok(dbt(env, "debug", "--project-dir", str(PROJECT_DIR), "--target", "local"))
+    assert "Connection test: [OK connection ok]" in out
+
+
+def test_one_model_run_on_local(env, one_model_project) -> None:
+    ok(dbt(env, "run", "--project-dir", str(one_model_project), "--target", "local"))
+    assert [(r["unique_id"], r["status"]) for r in run_results(env)] == [
+        ("model.one_model.order_counts", "success")
+    ]
+
+
+def test_dbt_debug_on_thrift(thrift) -> None:
+    out = ok(dbt(thrift, "debug", "--project-dir", str(PROJECT_DIR), "--target", "thrift"))
+    assert "Connection test: [OK connection ok]" in out
+
+
+def test_thrift_reads_the_local_runs_delta_table(thrift) -> None:
+    rows = thrift_rows(thrift, f"select status, order_count from {SCHEMA}.order_counts")
+    assert sorted(rows) == [("paid", 1), ("placed", 2)]
+    assert thrift_rows(thrift, f"describe detail {SCHEMA}.order_counts")[0][0] == "delta"
+
+
+def test_one_model_run_on_thrift_builds_a_delta_table(thrift, one_model_project) -> None:
+    thrift_rows(thrift, f"drop table if exists {SCHEMA}.order_counts")
+    ok(dbt(thrift, "run", "--project-dir", str(one_model_project), "--target", "thrift"))
+    assert [r["status"] for r in run_results(thrift)] == ["success"]
+    extended = dict(
+        (row[0], row[1]) for row in thrift_rows(thrift, f"describe extended {SCHEMA}.order_counts")
+    )
+    assert extended["Provider"] == "delta"
+    assert sorted(thrift_rows(thrift, f"select * from {SCHEMA}.order_counts")) == [
+        ("paid", 1),
+        ("placed", 2),
+    ]

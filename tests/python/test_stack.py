@@ -1,0 +1,96 @@
+"""`make up` / `make down` on a private stack: idempotent, health-checked, data kept."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+from helpers import bootstrap_of, ok, run, stack_env
+
+from ingest.kafka_client import ensure_topics, idempotent_producer, publish
+from services.process import port_is_open
+
+pytestmark = pytest.mark.slow
+
+
+def make(target: str, env: dict[str, str]):
+    return run(["make", "--no-print-directory", target], env)
+
+
+def pids(state_dir: Path) -> dict[str, int]:
+    return {p.stem: int(p.read_text()) for p in sorted((state_dir / "run").glob("*.pid"))}
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(values) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                values.append(msg.value())
+    finally:
+        consumer.close()
+    return values
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory):
+    env = stack_env(tmp_path_factory.mktemp("make-stack"))
+    yield env
+    make("down", env)
+
+
+def test_up_twice_is_harmless_and_kafka_keeps_data_across_down_up(env) -> None:
+    state_dir = Path(env["LAKEHOUSE_STATE_DIR"])
+    out = ok(make("up", env))
+    assert "kafka up" in out and "thrift up" in out
+    started = pids(state_dir)
+    assert set(started) == {"kafka", "thrift"}
+
+    again = ok(make("up", env))
+    assert "kafka already running" in again and "thrift already running" in again
+    assert pids(state_dir) == started
+
+    bootstrap = bootstrap_of(env)
+    topic = f"kept-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, [topic], partitions=2)
+    sent = [f"event-{i}".encode() for i in range(50)]
+    publish(idempotent_producer(bootstrap), topic, ((None, v) for v in sent))
+
+    ok(make("down", env))
+    assert pids(state_dir) == {}
+    assert not port_is_open("127.0.0.1", int(env["KAFKA_PORT"]))
+    assert not port_is_open("127.0.0.1", int(env["THRIFT_PORT"]))
+
+    ok(make("up", env))
+    assert sorted(consume_all(bootstrap, topic, expected=len(sent))) == sorted(sent)
+
+
+def test_up_fails_fast_naming_a_taken_port(tmp_path) -> None:
+    """The default Kafka port, 9092, held by another process (ours, or whatever holds it now)."""
+    env = {**stack_env(tmp_path / "state"), "KAFKA_PORT": "9092"}
+    with socket.socket() as squatter:
+        if not port_is_open("127.0.0.1", 9092):
+            squatter.bind(("127.0.0.1", 9092))
+            squatter.listen()
+        started = time.monotonic()
+        result = make("up", env)
+        elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert "port 9092" in result.stderr
+    assert elapsed < 60, "a taken port must be reported at once, not after a start-up timeout"
+    assert pids(tmp_path / "state") == {}
