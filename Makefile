@@ -8,7 +8,7 @@ UV_VERSION := 0.13.8
 VENV := .venv
 AIRFLOW_VENV := .venv-airflow
 UV := .cache/uv/bin/uv
-MVN := mvn -B -q -Dstyle.color=never -s jvm/settings.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2
+MVN := mvn -B -s jvm/settings.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2
 
 # Absolute paths, so that dbt, Spark and the services agree wherever they run (README:
 # Configuration). Override any of them in the environment.
@@ -69,13 +69,15 @@ $(AIRFLOW_STAMP): requirements/airflow.txt | $(UV)
 $(SPARK_JARS_STAMP): jvm/spark/pom.xml jvm/settings.xml
 	@echo "setup: Delta and Kafka-connector jars from Maven Central into $(@D)"
 	@rm -rf "$(@D)"
-	@$(MVN) -f jvm/spark/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)"
+	@mkdir -p .cache && $(MVN) -f jvm/spark/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
+	  > .cache/maven-spark.log 2>&1 || { cat .cache/maven-spark.log; exit 1; }
 	@touch $@
 
 $(KAFKA_JARS_STAMP): jvm/kafka/pom.xml jvm/settings.xml
 	@echo "setup: Apache Kafka broker jars from Maven Central into $(@D)"
 	@rm -rf "$(@D)"
-	@$(MVN) -f jvm/kafka/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)"
+	@mkdir -p .cache && $(MVN) -f jvm/kafka/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
+	  > .cache/maven-kafka.log 2>&1 || { cat .cache/maven-kafka.log; exit 1; }
 	@touch $@
 
 .PHONY: lock
