@@ -8,6 +8,7 @@ same metastore.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,9 +66,16 @@ def build_spark_session(
     """A SparkSession with the local profile's settings (plus `extra_conf`), Hive catalog on."""
     from pyspark.sql import SparkSession
 
-    conf = {**local_spark_conf(env), "spark.app.name": app_name, **(extra_conf or {})}
+    conf = {
+        **local_spark_conf(env),
+        "spark.app.name": app_name,
+        **(extra_conf or {}),
+    }
     state_dir = stack_settings.load(env).state_dir
     (state_dir / "tmp").mkdir(parents=True, exist_ok=True)  # java.io.tmpdir must exist
+    # Python workers (UDFs) run this interpreter, with this venv's packages; pyspark reads the
+    # env var in this process, not the spark.pyspark.python setting.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)

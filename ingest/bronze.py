@@ -1,0 +1,322 @@
+"""`python -m ingest.bronze` (`make ingest`): Kafka topics -> the bronze Delta table, exactly once.
+
+Every record lands raw in bronze (key and value as strings, Kafka coordinates, headers,
+`_ingested_at`, partitioned by `ingest_date`): parsing happens in dbt, so a bad payload never
+stops ingest. Records that break the contract's structure (not JSON, missing required fields,
+wrong types: ingest/contract.py) are also published to `<topic>.dlq` with the error and their
+source coordinates in headers.
+
+Exactly once: one stable checkpoint per bronze table, and each micro-batch's Delta append is
+idempotent (`txnAppId` = the checkpoint's query id, `txnVersion` = the batch id), so a batch
+replayed after a crash is skipped by Delta. The dead-letter topic is at-least-once.
+
+Modes: `--available-now` (the default; drain what is there, then exit 0: the scheduled mode)
+and `--continuous` (a processing-time trigger; SIGTERM or Ctrl-C stop it after the running
+batch). Exit codes: 0 done, 1 the stream failed, 2 bad configuration or Kafka not reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from ingest import config as ingest_config
+from ingest.kafka_client import KafkaUnavailableError, ensure_topics
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+BRONZE_COLUMNS = (
+    ("key", "string"),
+    ("value", "string"),
+    ("topic", "string"),
+    ("partition", "int"),
+    ("offset", "bigint"),
+    ("kafka_timestamp", "timestamp"),
+    ("timestamp_type", "int"),
+    ("headers", "array<struct<key:string,value:binary>>"),
+    ("_ingested_at", "timestamp"),
+    ("ingest_date", "date"),
+)
+
+
+class IngestError(RuntimeError):
+    """Configuration or Kafka trouble found before the stream starts (exit code 2)."""
+
+
+# --- before the stream: fail fast and clearly ------------------------------------------------
+
+
+def preflight(conf: ingest_config.IngestConfig) -> list[str]:
+    """The source topics, after checking the broker answers and they exist."""
+    admin = AdminClient(conf.client_conf())
+    try:
+        existing = set(admin.list_topics(timeout=conf.kafka_timeout_s).topics)
+    except KafkaException as exc:
+        raise IngestError(
+            f"Kafka at {conf.bootstrap_servers} did not answer within {conf.kafka_timeout_s:.0f}s "
+            f"({exc.args[0].str()}). Is the broker up (`make up`), and KAFKA_BOOTSTRAP_SERVERS "
+            "right?"
+        ) from None
+    if conf.topic_pattern:
+        pattern = re.compile(conf.topic_pattern)
+        topics = sorted(t for t in existing if pattern.fullmatch(t))
+        dead_letter = [t for t in topics if t.endswith(conf.dead_letter_suffix)]
+        if dead_letter:
+            raise IngestError(
+                f"LAKEHOUSE_TOPIC_PATTERN {conf.topic_pattern!r} matches dead-letter topics "
+                f"{dead_letter}: exclude them, or dead letters would be ingested again"
+            )
+        if not topics:
+            raise IngestError(f"no topic matches LAKEHOUSE_TOPIC_PATTERN {conf.topic_pattern!r}")
+        return topics
+    missing = [t for t in conf.topic_names if t not in existing]
+    if missing:
+        raise IngestError(
+            f"topic(s) {', '.join(missing)} do not exist on {conf.bootstrap_servers}. Create "
+            "them (`make produce` does), or fix LAKEHOUSE_TOPICS / LAKEHOUSE_TOPIC_SUFFIX."
+        )
+    return conf.topic_names
+
+
+def ensure_dead_letter_topics(conf: ingest_config.IngestConfig, topics: list[str]) -> None:
+    if not conf.dead_letter:
+        return
+    extra = conf.client_conf()
+    bootstrap = extra.pop("bootstrap.servers")
+    try:
+        ensure_topics(
+            bootstrap,
+            [conf.dead_letter_topic(t) for t in topics],
+            partitions=conf.partitions,
+            timeout_s=conf.kafka_timeout_s,
+            extra_conf=extra,
+        )
+    except KafkaUnavailableError as exc:
+        raise IngestError(str(exc)) from None
+
+
+def ensure_bronze_table(spark: SparkSession, path: str) -> None:
+    """Create the table with its layout and properties before the first write."""
+    from delta.tables import DeltaTable
+
+    builder = DeltaTable.createIfNotExists(spark).location(path)
+    for name, data_type in BRONZE_COLUMNS:
+        builder = builder.addColumn(name, data_type)
+    (
+        builder.partitionedBy("ingest_date")
+        .property("delta.appendOnly", "true")
+        .comment("Raw Kafka records, exactly once; parsed by dbt staging models.")
+        .execute()
+    )
+
+
+# --- the stream ------------------------------------------------------------------------------
+
+
+def read_topics(spark: SparkSession, conf: ingest_config.IngestConfig) -> DataFrame:
+    reader = spark.readStream.format("kafka").options(**conf.spark_kafka_options())
+    if conf.topic_pattern:
+        reader = reader.option("subscribePattern", conf.topic_pattern)
+    else:
+        reader = reader.option("subscribe", ",".join(conf.topic_names))
+    reader = reader.option("startingOffsets", conf.starting_offsets)
+    reader = reader.option("includeHeaders", "true")
+    if conf.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(conf.max_offsets_per_trigger))
+    return reader.load()
+
+
+def bronze_rows(records: DataFrame) -> DataFrame:
+    return records.selectExpr(
+        "cast(key as string) as key",
+        "cast(value as string) as value",
+        "topic",
+        "partition",
+        "offset",
+        "timestamp as kafka_timestamp",
+        "timestampType as timestamp_type",
+        "headers",
+        "current_timestamp() as _ingested_at",
+        "to_date(current_timestamp()) as ingest_date",
+    )
+
+
+@dataclass
+class BatchWriter:
+    """foreachBatch: an idempotent Delta append, then the batch's dead letters."""
+
+    conf: ingest_config.IngestConfig
+    app_id: str | None = None
+    dead_lettered: int = 0
+    batches: list[int] = field(default_factory=list)
+
+    def _txn_app_id(self, spark: SparkSession) -> str:
+        # The query id lives in the checkpoint: a new checkpoint gets a new id, so Delta never
+        # skips a batch of a fresh stream because an old one used the same batch number.
+        if self.app_id is None:
+            metadata = spark.read.text(f"{self.conf.checkpoint_path}/metadata").first()[0]
+            self.app_id = f"lakehouse-bronze-{json.loads(metadata)['id']}"
+        return self.app_id
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        from ingest.dead_letter import publish_dead_letters
+
+        spark = batch.sparkSession
+        batch = batch.persist()
+        try:
+            (
+                bronze_rows(batch)
+                .write.format("delta")
+                .mode("append")
+                .option("txnAppId", self._txn_app_id(spark))
+                .option("txnVersion", str(batch_id))
+                .save(self.conf.bronze_path)
+            )
+            if self.conf.dead_letter:
+                self.dead_lettered += publish_dead_letters(batch, self.conf)
+            self.batches.append(batch_id)
+        finally:
+            batch.unpersist()
+
+
+@dataclass
+class _Stop:
+    requested: bool = False
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        print(f"bronze: {signal.Signals(signum).name} received, stopping after this batch")
+        self.requested = True
+
+
+def _log_progress(progress: dict[str, Any], progress_file: Path | None) -> None:
+    ends = {}
+    for source in progress.get("sources", []):
+        end = source.get("endOffset")
+        if isinstance(end, str):
+            end = json.loads(end)
+        for topic, partitions in (end or {}).items():
+            ends[topic] = sum(partitions.values())
+    rate = progress.get("processedRowsPerSecond") or 0.0
+    print(
+        f"bronze: batch {progress['batchId']}: {progress['numInputRows']:,} rows, "
+        f"{rate:,.0f} rows/s, offsets {ends}",
+        flush=True,
+    )
+    if progress_file is not None:
+        with progress_file.open("a") as out:
+            out.write(json.dumps(progress) + "\n")
+
+
+def run(
+    spark: SparkSession,
+    conf: ingest_config.IngestConfig,
+    continuous: bool,
+    progress_file: Path | None = None,
+) -> int:
+    topics = preflight(conf)
+    ensure_dead_letter_topics(conf, topics)
+    ensure_bronze_table(spark, conf.bronze_path)
+    writer = BatchWriter(conf)
+    stream = (
+        read_topics(spark, conf)
+        .writeStream.foreachBatch(writer)
+        .option("checkpointLocation", conf.checkpoint_path)
+        .queryName("bronze_ingest")
+    )
+    stream = (
+        stream.trigger(processingTime=conf.trigger_interval)
+        if continuous
+        else stream.trigger(availableNow=True)
+    )
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    mode = f"continuous, every {conf.trigger_interval}" if continuous else "availableNow"
+    print(f"bronze: {', '.join(topics)} -> {conf.bronze_path} ({mode})", flush=True)
+    started = time.monotonic()
+    query: StreamingQuery = stream.start()
+    last_batch, rows = -1, 0
+
+    def report() -> None:
+        # recentProgress keeps the last 100 batches: follow them by batch id.
+        nonlocal last_batch, rows
+        for entry in query.recentProgress:
+            if entry["batchId"] > last_batch:
+                last_batch = entry["batchId"]
+                rows += entry["numInputRows"]
+                if entry["numInputRows"] or not continuous:
+                    _log_progress(entry, progress_file)
+
+    while query.isActive:
+        query.awaitTermination(1)
+        report()
+        if stop.requested and not query.status["isTriggerActive"]:
+            query.stop()
+    report()
+    elapsed = time.monotonic() - started
+    if query.exception() is not None:
+        print(f"error: the bronze stream failed: {query.exception()}", file=sys.stderr)
+        return 1
+    print(
+        f"bronze: done: {len(writer.batches)} batch(es), {rows:,} rows in {elapsed:.1f}s "
+        f"({rows / max(elapsed, 1e-9):,.0f} rows/s), {writer.dead_lettered:,} dead-lettered",
+        flush=True,
+    )
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ingest.bronze", description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--available-now", action="store_true", help="drain, then exit (default)")
+    mode.add_argument("--continuous", action="store_true", help="run until SIGTERM")
+    parser.add_argument("--config", help="ingest config YAML (LAKEHOUSE_INGEST_CONFIG)")
+    parser.add_argument("--trigger-interval", help="continuous mode interval, e.g. '5 seconds'")
+    parser.add_argument("--max-offsets-per-trigger", type=int, help="records per micro-batch")
+    parser.add_argument("--starting-offsets", help="for a new checkpoint: earliest | latest")
+    parser.add_argument("--progress-json", type=Path, help="append each batch's progress here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        conf = ingest_config.load(
+            config_file=args.config,
+            overrides={
+                "trigger_interval": args.trigger_interval,
+                "max_offsets_per_trigger": args.max_offsets_per_trigger,
+                "starting_offsets": args.starting_offsets,
+            },
+        )
+        preflight(conf)  # before a JVM starts: a wrong broker or topic fails in seconds
+    except (ingest_config.ConfigError, IngestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from ingest.spark_session import build_spark_session
+
+    spark = build_spark_session("lakehouse-bronze-ingest")
+    try:
+        return run(spark, conf, continuous=args.continuous, progress_file=args.progress_json)
+    except IngestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Configuration of the producer and the bronze ingest job: the one place it is defined.
+
+Precedence, lowest first: the defaults below (they point at the local stack), a YAML file
+(`--config` or LAKEHOUSE_INGEST_CONFIG; keys are the field names), env vars, command-line flags.
+README "Ingest configuration" lists every setting.
+
+Kafka client settings for a real cluster (SASL_SSL, TLS) use the Java client's names, in the
+YAML map `kafka_options` or as env vars LAKEHOUSE_KAFKA_OPTION_<NAME> (`SECURITY_PROTOCOL` ->
+`security.protocol`). Spark's Kafka source and sink get them as `kafka.<name>`. The
+confluent-kafka clients (producer, pre-flight checks) get the ones librdkafka shares, with the
+user name and password taken out of `sasl.jaas.config`; librdkafka-only settings come from
+LAKEHOUSE_KAFKA_CLIENT_<NAME> (e.g. `..._SSL_CA_LOCATION` for a PEM CA file). Secrets belong in
+the environment or a secret store, never in a committed YAML file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services import settings as stack_settings
+
+OPTION_PREFIX = "LAKEHOUSE_KAFKA_OPTION_"
+CLIENT_PREFIX = "LAKEHOUSE_KAFKA_CLIENT_"
+# Java client settings that librdkafka understands under the same name.
+_SHARED_WITH_LIBRDKAFKA = frozenset(
+    {
+        "security.protocol",
+        "sasl.mechanism",
+        "ssl.endpoint.identification.algorithm",
+        "client.id",
+        "request.timeout.ms",
+    }
+)
+_JAAS_FIELD = re.compile(r'(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    bootstrap_servers: str
+    # Contract names (orders, payments): topic = name + topic_suffix.
+    topics: tuple[str, ...] = ("orders", "payments")
+    topic_suffix: str = ""
+    # A regex (Spark's subscribePattern) instead of the topic list; contracts by name still apply.
+    topic_pattern: str | None = None
+    partitions: int = 3
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int | None = 500_000
+    trigger_interval: str = "10 seconds"
+    bronze_path: str = ""
+    checkpoint_path: str = ""
+    dead_letter: bool = True
+    dead_letter_suffix: str = ".dlq"
+    kafka_timeout_s: float = 30.0
+    kafka_options: Mapping[str, str] = field(default_factory=dict)
+    client_options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def topic_names(self) -> list[str]:
+        return [f"{name}{self.topic_suffix}" for name in self.topics]
+
+    def contract_of(self, topic: str) -> str | None:
+        """The contract name of a topic (its name less the suffix), if there is one."""
+        if not topic.endswith(self.topic_suffix):
+            return None
+        return topic[: len(topic) - len(self.topic_suffix)]
+
+    def dead_letter_topic(self, topic: str) -> str:
+        return f"{topic}{self.dead_letter_suffix}"
+
+    def spark_kafka_options(self) -> dict[str, str]:
+        """Options for Spark's Kafka source and sink: bootstrap, timeouts, pass-through."""
+        timeout_ms = str(int(self.kafka_timeout_s * 1000))
+        return {
+            "kafka.bootstrap.servers": self.bootstrap_servers,
+            # Bound how long a call to a lost broker blocks instead of Kafka's 60 s default.
+            "kafka.default.api.timeout.ms": timeout_ms,
+            "kafka.request.timeout.ms": timeout_ms,
+            **{f"kafka.{key}": value for key, value in self.kafka_options.items()},
+        }
+
+    def client_conf(self) -> dict[str, str]:
+        """Settings for confluent-kafka (librdkafka) clients."""
+        conf = {"bootstrap.servers": self.bootstrap_servers}
+        for key, value in self.kafka_options.items():
+            if key in _SHARED_WITH_LIBRDKAFKA:
+                conf[key] = value
+            elif key == "sasl.jaas.config":
+                for name, secret in _JAAS_FIELD.findall(value):
+                    conf[f"sasl.{name}"] = secret.replace('\\"', '"')
+        conf.update(self.client_options)
+        return conf
+
+
+def _env_options(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    return {
+        key[len(prefix) :].lower().replace("_", "."): value
+        for key, value in env.items()
+        if key.startswith(prefix) and len(key) > len(prefix)
+    }
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in {"1", "true", "yes", "on"}:
+                return True
+            if str(raw).lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError
+        if kind is tuple:
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+_KINDS: dict[str, type] = {
+    "bootstrap_servers": str,
+    "topics": tuple,
+    "topic_suffix": str,
+    "topic_pattern": str,
+    "partitions": int,
+    "starting_offsets": str,
+    "max_offsets_per_trigger": int,
+    "trigger_interval": str,
+    "bronze_path": str,
+    "checkpoint_path": str,
+    "dead_letter": bool,
+    "dead_letter_suffix": str,
+    "kafka_timeout_s": float,
+}
+# Env var of each field; README "Ingest configuration" documents them.
+ENV_VARS = {
+    "bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "topics": "LAKEHOUSE_TOPICS",
+    "topic_suffix": "LAKEHOUSE_TOPIC_SUFFIX",
+    "topic_pattern": "LAKEHOUSE_TOPIC_PATTERN",
+    "partitions": "LAKEHOUSE_TOPIC_PARTITIONS",
+    "starting_offsets": "LAKEHOUSE_STARTING_OFFSETS",
+    "max_offsets_per_trigger": "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER",
+    "trigger_interval": "LAKEHOUSE_TRIGGER_INTERVAL",
+    "bronze_path": "LAKEHOUSE_BRONZE_PATH",
+    "checkpoint_path": "LAKEHOUSE_BRONZE_CHECKPOINT",
+    "dead_letter": "LAKEHOUSE_DEAD_LETTER",
+    "dead_letter_suffix": "LAKEHOUSE_DEAD_LETTER_SUFFIX",
+    "kafka_timeout_s": "LAKEHOUSE_KAFKA_TIMEOUT",
+}
+
+
+def load(
+    env: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> IngestConfig:
+    env = os.environ if env is None else env
+    stack = stack_settings.load(env)
+    values: dict[str, Any] = {}
+    kafka_options: dict[str, str] = {}
+    client_options: dict[str, str] = {}
+
+    config_file = config_file or env.get("LAKEHOUSE_INGEST_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"ingest config file {path} does not exist")
+        document = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(document, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings")
+        unknown = set(document) - set(_KINDS) - {"kafka_options", "client_options"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown settings {sorted(unknown)}")
+        for name, raw in document.items():
+            if name == "kafka_options":
+                kafka_options.update({str(k): str(v) for k, v in (raw or {}).items()})
+            elif name == "client_options":
+                client_options.update({str(k): str(v) for k, v in (raw or {}).items()})
+            elif raw is not None:
+                values[name] = _coerce(f"{path}: {name}", raw, _KINDS[name])
+
+    for name, var in ENV_VARS.items():
+        if env.get(var, "") != "":
+            values[name] = _coerce(var, env[var], _KINDS[name])
+    kafka_options.update(_env_options(env, OPTION_PREFIX))
+    client_options.update(_env_options(env, CLIENT_PREFIX))
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(f"--{name.replace('_', '-')}", raw, _KINDS[name])
+
+    config = IngestConfig(
+        bootstrap_servers=values.pop("bootstrap_servers", stack.kafka_bootstrap),
+        kafka_options=kafka_options,
+        client_options=client_options,
+        **values,
+    )
+    bronze = config.bronze_path or str(stack.state_dir / "bronze" / "kafka_events")
+    # Under the table's folder: `_`-prefixed folders are invisible to Delta and to VACUUM.
+    checkpoint = config.checkpoint_path or f"{bronze}/_checkpoints/ingest"
+    config = replace(config, bronze_path=bronze, checkpoint_path=checkpoint)
+    _validate(config)
+    return config
+
+
+def _validate(config: IngestConfig) -> None:
+    if not config.topics and not config.topic_pattern:
+        raise ConfigError("no topics: set LAKEHOUSE_TOPICS or LAKEHOUSE_TOPIC_PATTERN")
+    if config.partitions < 1:
+        raise ConfigError(f"LAKEHOUSE_TOPIC_PARTITIONS={config.partitions} must be at least 1")
+    if config.max_offsets_per_trigger is not None and config.max_offsets_per_trigger < 1:
+        raise ConfigError("LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER must be at least 1")
+    if config.kafka_timeout_s <= 0:
+        raise ConfigError("LAKEHOUSE_KAFKA_TIMEOUT must be positive")
+    if config.topic_pattern:
+        try:
+            re.compile(config.topic_pattern)
+        except re.error as exc:
+            raise ConfigError(f"LAKEHOUSE_TOPIC_PATTERN is not a regex: {exc}") from None
