@@ -247,7 +247,8 @@ def generate(
                 counts.duplicates += 1
             if rng.random() < trouble.malformed_rate:
                 kind = rng.choice(MALFORMED_KINDS)
-                bad = _malformed(rng, kind, contract, {**event, "event_id": str(uuid.uuid4())})
+                fresh_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                bad = _malformed(rng, kind, contract, {**event, "event_id": fresh_id})
                 messages.append(Message(contract, order.order_id, bad, kind, at, send_at))
                 counts.malformed[kind] += 1
 

@@ -1,0 +1,215 @@
+"""The producer CLI and the bronze job against the real broker and Spark, as users run them.
+
+Each test uses its own topics (a topic suffix) and its own bronze table, so counts are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from delta.tables import DeltaTable
+from helpers import PROJECT_DIR, free_port, ok, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ingest_env(kafka_env, tmp_path) -> dict[str, str]:
+    return {
+        **kafka_env,
+        "LAKEHOUSE_TOPIC_SUFFIX": f".t{uuid.uuid4().hex[:6]}",
+        "LAKEHOUSE_BRONZE_PATH": str(tmp_path / "bronze"),
+        "LAKEHOUSE_KAFKA_TIMEOUT": "10",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
+    }
+
+
+def produce(env: dict[str, str], tmp_path: Path, *args: str) -> dict:
+    manifest = tmp_path / f"manifest-{uuid.uuid4().hex[:6]}.json"
+    ok(run([sys.executable, "-m", "ingest.produce", *args, "--manifest", str(manifest)], env))
+    return json.loads(manifest.read_text())
+
+
+def bronze(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "ingest.bronze", *args], env)
+
+
+def read_bronze(spark, env: dict[str, str]):
+    return spark.read.format("delta").load(env["LAKEHOUSE_BRONZE_PATH"])
+
+
+def delta_versions(spark, env: dict[str, str]) -> int:
+    return DeltaTable.forPath(spark, env["LAKEHOUSE_BRONZE_PATH"]).history().count()
+
+
+def dead_letters(env: dict[str, str], topics: list[str]) -> list[dict]:
+    """Everything in the dead-letter topics, read to their end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"],
+            "group.id": f"test-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
+    letters: list[dict] = []
+    try:
+        for topic in topics:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            for partition in partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition))
+                if high == low:
+                    continue
+                consumer.assign([TopicPartition(topic, partition, low)])
+                while True:
+                    msg = consumer.poll(5)
+                    assert msg is not None, f"timed out reading {topic}[{partition}]"
+                    headers = {k: v.decode() for k, v in msg.headers() or []}
+                    letters.append({"value": msg.value(), "topic": topic, **headers})
+                    if msg.offset() >= high - 1:
+                        break
+    finally:
+        consumer.close()
+    return letters
+
+
+def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
+    ingest_env, spark, tmp_path
+) -> None:
+    env = ingest_env
+    first = produce(
+        env,
+        tmp_path,
+        *("--orders", "400", "--seed", "21", "--duplicate-rate", "0.1", "--late-rate", "0.2"),
+        *("--malformed-rate", "0.1", "--v2-rate", "0.3"),
+    )
+    assert first["delivered"] == first["messages"] and first["dead_letter_expected"] > 20
+
+    out = ok(bronze(env, "--max-offsets-per-trigger", "1000"))
+    assert f"{first['dead_letter_expected']:,} dead-lettered" in out
+    rows = read_bronze(spark, env)
+    assert rows.count() == first["messages"]
+    assert rows.select("topic", "partition", "offset").distinct().count() == first["messages"]
+    assert rows.where("value is null or _ingested_at is null or ingest_date is null").count() == 0
+
+    detail = spark.sql(f"describe detail delta.`{env['LAKEHOUSE_BRONZE_PATH']}`").first()
+    assert detail["partitionColumns"] == ["ingest_date"]
+    assert detail["properties"]["delta.appendOnly"] == "true"
+
+    # The dead-letter topics hold exactly the structurally malformed messages, with reasons.
+    topics = [f"{name}{env['LAKEHOUSE_TOPIC_SUFFIX']}.dlq" for name in ("orders", "payments")]
+    letters = dead_letters(env, topics)
+    expected = {
+        (m["topic"], m["partition"], m["offset"])
+        for m in first["malformed_messages"]
+        if m["kind"] in first["dead_letter_kinds"]
+    }
+    got = {
+        (d["dlq.source.topic"], int(d["dlq.source.partition"]), int(d["dlq.source.offset"]))
+        for d in letters
+    }
+    assert got == expected and len(letters) == len(expected)
+    assert all(d["dlq.error"] and d["topic"] == d["dlq.source.topic"] + ".dlq" for d in letters)
+
+    # Nothing new: nothing added, no new Delta version.
+    versions = delta_versions(spark, env)
+    ok(bronze(env))
+    assert read_bronze(spark, env).count() == first["messages"]
+    assert delta_versions(spark, env) == versions
+
+    # New events: exactly they are added.
+    second = produce(env, tmp_path, "--orders", "150", "--seed", "22")
+    ok(bronze(env))
+    rows = read_bronze(spark, env)
+    total = first["messages"] + second["messages"]
+    assert rows.count() == total
+    assert rows.select("topic", "partition", "offset").distinct().count() == total
+
+
+def start_continuous(env: dict[str, str], out: object) -> subprocess.Popen:
+    """The job in continuous mode, in its own process group (so a kill takes the JVM too)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest.bronze", "--continuous", "--trigger-interval", "1 second"],
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_commits(table: Path, commits: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the ingest job ended before it was killed"
+        if len(list((table / "_delta_log").glob("*.json"))) >= commits:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {commits} Delta commits in {table} after {timeout}s")
+
+
+def test_sigkill_mid_backlog_then_restart_loses_and_doubles_nothing(
+    ingest_env, spark, tmp_path
+) -> None:
+    env = {**ingest_env, "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "15000"}
+    produced = produce(
+        env, tmp_path, "--orders", "25000", "--seed", "31", "--duplicate-rate", "0.05"
+    )
+    assert produced["messages"] > 140_000
+    table = Path(env["LAKEHOUSE_BRONZE_PATH"])
+    log = (tmp_path / "continuous.log").open("w")
+    for kill, commits in enumerate((3, 5), start=1):  # version 0 is the table's creation
+        job = start_continuous(env, log)
+        _wait_for_commits(table, commits, job, timeout=240)
+        time.sleep(0.3 * kill)  # land inside the next batch
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+    landed_before_restart = read_bronze(spark, env).count()
+    assert 0 < landed_before_restart < produced["messages"], "the kills must hit mid-backlog"
+
+    ok(bronze(env))
+    rows = read_bronze(spark, env)
+    assert rows.count() == produced["messages"]
+    assert rows.select("topic", "partition", "offset").distinct().count() == produced["messages"]
+
+
+def test_continuous_mode_stops_cleanly_on_sigterm(ingest_env, spark, tmp_path) -> None:
+    env = ingest_env
+    produced = produce(env, tmp_path, "--orders", "100", "--seed", "41")
+    job = start_continuous(env, subprocess.PIPE)
+    _wait_for_commits(Path(env["LAKEHOUSE_BRONZE_PATH"]), 2, job, timeout=120)
+    job.send_signal(signal.SIGTERM)
+    out, _ = job.communicate(timeout=60)
+    assert job.returncode == 0, out
+    assert "SIGTERM received" in out and "bronze: done" in out
+    assert read_bronze(spark, env).count() == produced["messages"]
+
+
+def test_unreachable_broker_fails_fast_and_clearly(ingest_env) -> None:
+    env = {
+        **ingest_env,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "LAKEHOUSE_KAFKA_TIMEOUT": "4",
+    }
+    started = time.monotonic()
+    result = bronze(env)
+    assert result.returncode == 2
+    assert "did not answer within 4s" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_missing_topic_fails_fast_naming_it(ingest_env) -> None:
+    env = {**ingest_env, "LAKEHOUSE_TOPICS": "orders,no_such_topic"}
+    result = bronze(env)
+    assert result.returncode == 2
+    suffix = env["LAKEHOUSE_TOPIC_SUFFIX"]
+    assert f"no_such_topic{suffix}" in result.stderr and "do not exist" in result.stderr
