@@ -111,13 +111,26 @@ lint: $(DATA_STAMP) ## ruff and sqlfluff
 test: setup lint ## set up, lint and run the whole test suite (starts and stops its own services)
 	$(VENV)/bin/pytest
 
-# --- demo --------------------------------------------------------------------------------
+# --- the pipeline ------------------------------------------------------------------------
+
+.PHONY: produce
+produce: setup ## publish generated shop events: make produce ARGS="--orders 5000 --seed 7 --duplicate-rate 0.05"
+	@$(PY) -m services up kafka
+	@$(PY) -m ingest.produce $(ARGS)
+
+.PHONY: ingest
+ingest: setup ## one availableNow run of the bronze job (Kafka -> bronze Delta, dead letters): ARGS passed on
+	@$(PY) -m services up kafka
+	@$(PY) -m ingest.bronze $(ARGS)
+
+DEMO_PRODUCE := --orders 2000 --seed 7 --duplicate-rate 0.05 --late-rate 0.2 --malformed-rate 0.01 --v2-rate 0.3
 
 .PHONY: demo
-demo: setup ## set up, start Kafka, round-trip events through Kafka into a Delta table
+demo: setup ## set up, start Kafka, publish shop events with trouble, land them in bronze
 	@$(PY) -m services up kafka
-	@$(PY) -m ingest.roundtrip
-	@echo "demo: done. Kafka is still up: \`make down\` stops it."
+	@$(PY) -m ingest.produce $(DEMO_PRODUCE) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/manifest.json"
+	@$(PY) -m ingest.bronze
+	@echo "demo: done. Manifest: $(LAKEHOUSE_STATE_DIR)/demo/manifest.json. Kafka is still up: \`make down\` stops it."
 
 # --- cleaning ----------------------------------------------------------------------------
 

@@ -108,17 +108,23 @@ def ensure_dead_letter_topics(conf: ingest_config.IngestConfig, topics: list[str
 
 
 def ensure_bronze_table(spark: SparkSession, path: str) -> None:
-    """Create the table with its layout and properties before the first write."""
+    """Create the table with its layout and properties before the first write.
+
+    By path, with no catalog call: the ingest job needs no metastore (dbt registers the table,
+    macros/bronze/register_bronze.sql), so it runs while a Thrift server holds the metastore.
+    """
     from delta.tables import DeltaTable
 
-    builder = DeltaTable.createIfNotExists(spark).location(path)
-    for name, data_type in BRONZE_COLUMNS:
-        builder = builder.addColumn(name, data_type)
+    if DeltaTable.isDeltaTable(spark, path):
+        return
+    schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
     (
-        builder.partitionedBy("ingest_date")
-        .property("delta.appendOnly", "true")
-        .comment("Raw Kafka records, exactly once; parsed by dbt staging models.")
-        .execute()
+        spark.createDataFrame([], schema)
+        .write.format("delta")
+        .partitionBy("ingest_date")
+        .option("delta.appendOnly", "true")
+        .mode("errorifexists")
+        .save(path)
     )
 
 

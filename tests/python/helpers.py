@@ -32,6 +32,8 @@ def stack_env(state_dir: Path) -> dict[str, str]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_VERSION_CHECK": "false",
         "DBT_USE_COLORS": "false",
+        "DBT_LOG_PATH": str(state_dir / "dbt-logs"),
+        "DBT_TARGET_PATH": str(state_dir / "dbt-target"),
     }
 
 

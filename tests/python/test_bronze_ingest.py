@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from delta.tables import DeltaTable
-from helpers import PROJECT_DIR, free_port, ok, run
+from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,7 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
     )
     assert first["delivered"] == first["messages"] and first["dead_letter_expected"] > 20
 
-    out = ok(bronze(env, "--max-offsets-per-trigger", "1000"))
+    out = ok(bronze(env, "--max-offsets-per-trigger", "2000"))  # several batches
     assert f"{first['dead_letter_expected']:,} dead-lettered" in out
     rows = read_bronze(spark, env)
     assert rows.count() == first["messages"]
@@ -118,6 +118,26 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
     }
     assert got == expected and len(letters) == len(expected)
     assert all(d["dlq.error"] and d["topic"] == d["dlq.source.topic"] + ".dlq" for d in letters)
+
+    # dbt registers the path-written table in the metastore and reads it.
+    dbt = [str(VENV_BIN / "dbt"), "--quiet"]
+    ok(run([*dbt, "run-operation", "register_bronze", "--target", "local"], env))
+    shown = ok(
+        run(
+            [
+                *dbt,
+                "show",
+                "--target",
+                "local",
+                "--output",
+                "json",
+                "--inline",
+                "select count(*) as n from bronze.kafka_events",
+            ],
+            env,
+        )
+    )
+    assert json.loads(shown[shown.index("{") :])["show"] == [{"n": first["messages"]}]
 
     # Nothing new: nothing added, no new Delta version.
     versions = delta_versions(spark, env)
@@ -213,3 +233,32 @@ def test_missing_topic_fails_fast_naming_it(ingest_env) -> None:
     assert result.returncode == 2
     suffix = env["LAKEHOUSE_TOPIC_SUFFIX"]
     assert f"no_such_topic{suffix}" in result.stderr and "do not exist" in result.stderr
+
+
+def test_ingest_runs_while_a_thrift_server_holds_the_metastore(ingest_env, tmp_path) -> None:
+    """The scheduled setup with concurrency: the Thrift server owns the metastore, ingest needs
+    none, and dbt (target `thrift`) registers and reads what ingest wrote."""
+    env = {
+        **ingest_env,
+        "LAKEHOUSE_STATE_DIR": str(tmp_path / "state"),
+        "THRIFT_PORT": str(free_port()),
+    }
+    produced = produce(env, tmp_path, "--orders", "50", "--seed", "51")
+    ok(services(env, "up", "thrift"))
+    try:
+        ok(bronze(env))
+        dbt = [str(VENV_BIN / "dbt"), "--quiet"]
+        ok(run([*dbt, "run-operation", "register_bronze", "--target", "thrift"], env))
+        shown = ok(
+            run(
+                [
+                    *dbt,
+                    *("show", "--target", "thrift", "--output", "json", "--inline"),
+                    "select count(*) as n from bronze.kafka_events",
+                ],
+                env,
+            )
+        )
+        assert json.loads(shown[shown.index("{") :])["show"] == [{"n": produced["messages"]}]
+    finally:
+        services(env, "down", "thrift")

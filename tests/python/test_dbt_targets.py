@@ -20,14 +20,7 @@ SCHEMA = "dbt_smoke"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    base = tmp_path_factory.mktemp("dbt")
-    env = stack_env(base / "state")
-    env.update(
-        LAKEHOUSE_SCHEMA=SCHEMA,
-        DBT_LOG_PATH=str(base / "logs"),
-        DBT_TARGET_PATH=str(base / "target"),
-    )
-    return env
+    return {**stack_env(tmp_path_factory.mktemp("dbt") / "state"), "LAKEHOUSE_SCHEMA": SCHEMA}
 
 
 @pytest.fixture(scope="module")
