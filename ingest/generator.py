@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -214,8 +214,13 @@ def generate(
     start: datetime = DEFAULT_START,
     span: timedelta = timedelta(days=1),
     trouble: Trouble = Trouble(),
+    *,
+    on_progress: Callable[[int], None] | None = None,
 ) -> tuple[list[Message], Counts]:
-    """All messages for `orders` orders placed within [start, start + span), in send order."""
+    """All messages for `orders` orders placed within [start, start + span), in send order.
+
+    `on_progress(orders_done)` is called every 20,000 orders.
+    """
     if orders < 0:
         raise ValueError("orders must not be negative")
     rng = random.Random(seed)
@@ -225,6 +230,8 @@ def generate(
     lateness_s = trouble.max_lateness.total_seconds()
 
     for number in range(orders):
+        if on_progress is not None and number and number % 20_000 == 0:
+            on_progress(number)
         placed_at = start_s + rng.random() * span_s
         order = _Order(rng, number, seed, placed_at, rng.random() < trouble.v2_rate)
         for contract, at, body in order.events:

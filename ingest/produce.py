@@ -200,7 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.monotonic()
     messages, counts = generate(
-        args.orders, args.seed, args.start, timedelta(hours=args.span_hours), trouble
+        args.orders,
+        args.seed,
+        args.start,
+        timedelta(hours=args.span_hours),
+        trouble,
+        on_progress=lambda done: print(
+            f"produce: generated {done:,}/{args.orders:,} orders", file=sys.stderr, flush=True
+        ),
     )
     print(
         f"produce: generated {len(messages):,} messages for {args.orders:,} orders "
