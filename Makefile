@@ -105,7 +105,7 @@ status: ## which local services run
 lint: $(DATA_STAMP) ## ruff and sqlfluff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/sqlfluff lint models macros tests
+	$(VENV)/bin/sqlfluff lint models tests
 
 .PHONY: test
 test: setup lint ## set up, lint and run the whole test suite (starts and stops its own services)

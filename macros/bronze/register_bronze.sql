@@ -6,7 +6,7 @@
         ingest job writes a catalog table itself, so there is nothing to do.
     -#}
     {%- if execute and target.type == 'spark' -%}
-        {%- set schema = var('bronze_schema', 'bronze') -%}
+        {%- set schema = var('bronze_schema', target.schema ~ '_bronze') -%}
         {%- set location = env_var(
             'LAKEHOUSE_BRONZE_PATH',
             env_var('LAKEHOUSE_STATE_DIR') ~ '/bronze/kafka_events'

@@ -132,7 +132,7 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
                 "--output",
                 "json",
                 "--inline",
-                "select count(*) as n from bronze.kafka_events",
+                "select count(*) as n from lakehouse_bronze.kafka_events",
             ],
             env,
         )
@@ -254,7 +254,7 @@ def test_ingest_runs_while_a_thrift_server_holds_the_metastore(ingest_env, tmp_p
                 [
                     *dbt,
                     *("show", "--target", "thrift", "--output", "json", "--inline"),
-                    "select count(*) as n from bronze.kafka_events",
+                    "select count(*) as n from lakehouse_bronze.kafka_events",
                 ],
                 env,
             )
