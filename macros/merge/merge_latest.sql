@@ -1,0 +1,126 @@
+{#-
+    The project's MERGE for incremental models (incremental_strategy='merge').
+
+    dbt-spark's stock merge updates every matched row with whatever arrives. Events arrive
+    duplicated, late and out of order, so this one, configured per model:
+    - compares unique keys null-safely (<=>);
+    - with `merge_order_by` (columns that order versions of a row, newest last, e.g.
+      ['last_event_at', 'last_kafka_offset']): keeps only the newest incoming row per key, so
+      Delta never sees several source rows for one target row, and updates a matched row only
+      when the incoming one is newer;
+    - with `merge_keep_least` / `merge_keep_greatest`: columns that always take the least /
+      greatest of the stored and incoming values, whichever row is newer (e.g. placed_at, the
+      earliest event ever seen: a late order_placed still sets it);
+    - keeps dbt-spark's merge_update_columns, merge_exclude_columns and incremental_predicates.
+    Without merge_order_by it behaves like the stock merge, with null-safe keys.
+
+    lakehouse_merge_sql builds the statement from plain arguments (no dbt context), so
+    tests/python/test_merge_macro.py renders it with Jinja and runs it on Spark.
+-#}
+
+{% macro spark__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
+    {%- set dest_columns = adapter.get_columns_in_relation(target) -%}
+    {%- set update_columns = get_merge_update_columns(
+        config.get('merge_update_columns'),
+        config.get('merge_exclude_columns'),
+        dest_columns
+    ) -%}
+    {{ sql_header if sql_header is not none }}
+    {{ lakehouse_merge_sql(
+        target=target,
+        source=source,
+        unique_key=unique_key,
+        update_columns=update_columns or (dest_columns | map(attribute='name') | list),
+        incremental_predicates=incremental_predicates,
+        order_by=config.get('merge_order_by'),
+        keep_least=config.get('merge_keep_least', []),
+        keep_greatest=config.get('merge_keep_greatest', []),
+    ) }}
+{% endmacro %}
+
+
+{% macro lakehouse_merge_sql(
+    target,
+    source,
+    unique_key,
+    update_columns,
+    incremental_predicates=none,
+    order_by=none,
+    keep_least=[],
+    keep_greatest=[]
+) %}
+    {%- if unique_key is none -%}
+        {%- set keys = [] -%}
+    {%- elif unique_key is string -%}
+        {%- set keys = [unique_key] -%}
+    {%- else -%}
+        {%- set keys = unique_key | list -%}
+    {%- endif -%}
+    {%- set order_by = [] if order_by is none else ([order_by] if order_by is string else order_by | list) -%}
+    {%- set kept = keep_least + keep_greatest -%}
+    {%- set predicates = [] if incremental_predicates is none else [] + incremental_predicates -%}
+    {%- for key in keys -%}
+        {%- do predicates.append('dbt_internal_source.' ~ key ~ ' <=> dbt_internal_dest.' ~ key) -%}
+    {%- endfor -%}
+    {%- if not keys -%}
+        {%- do predicates.append('false') -%}
+    {%- endif -%}
+
+    merge into {{ target }} as dbt_internal_dest
+    using (
+        {%- if order_by and keys %}
+        select * except (dbt_merge_recency)
+        from (
+            select
+                *,
+                row_number() over (
+                    partition by {{ keys | join(', ') }}
+                    order by {% for column in order_by %}{{ column }} desc{{ ', ' if not loop.last }}{% endfor %}
+                ) as dbt_merge_recency
+            from {{ source }}
+        )
+        where dbt_merge_recency = 1
+        {%- else %}
+        select * from {{ source }}
+        {%- endif %}
+    ) as dbt_internal_source
+    on {{ predicates | join('\n        and ') }}
+
+    when matched
+        {%- if order_by %}
+        and struct({% for c in order_by %}dbt_internal_source.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+            > struct({% for c in order_by %}dbt_internal_dest.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+        {%- endif %}
+        then update set
+        {%- for column in update_columns %}
+            {%- if column in keep_least %}
+            {{ column }} = least(dbt_internal_dest.{{ column }}, dbt_internal_source.{{ column }})
+            {%- elif column in keep_greatest %}
+            {{ column }} = greatest(dbt_internal_dest.{{ column }}, dbt_internal_source.{{ column }})
+            {%- else %}
+            {{ column }} = dbt_internal_source.{{ column }}
+            {%- endif %}{{ ',' if not loop.last }}
+        {%- endfor %}
+
+    {%- if order_by and kept %}
+    {#- An older version still moves the kept columns (a late first event, a later ingest). #}
+    when matched and (
+        {%- for column in keep_least %}
+        dbt_internal_source.{{ column }} < dbt_internal_dest.{{ column }}{{ ' or' if not loop.last or keep_greatest }}
+        {%- endfor %}
+        {%- for column in keep_greatest %}
+        dbt_internal_source.{{ column }} > dbt_internal_dest.{{ column }}{{ ' or' if not loop.last }}
+        {%- endfor %}
+    )
+        then update set
+        {%- for column in kept %}
+            {%- if column in keep_least %}
+            {{ column }} = least(dbt_internal_dest.{{ column }}, dbt_internal_source.{{ column }})
+            {%- else %}
+            {{ column }} = greatest(dbt_internal_dest.{{ column }}, dbt_internal_source.{{ column }})
+            {%- endif %}{{ ',' if not loop.last }}
+        {%- endfor %}
+    {%- endif %}
+
+    when not matched then insert *
+{% endmacro %}
