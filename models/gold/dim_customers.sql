@@ -1,0 +1,54 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='customer_id',
+        on_schema_change='fail',
+    )
+}}
+
+{#-
+    One row per customer. Incremental: customers with an order changed in fct_orders since
+    the newest source_last_ingested_at here are recomputed from all of their orders.
+-#}
+
+with
+
+fct_orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+{% if is_incremental() -%}
+changed_customers as (
+
+    select distinct fct_orders.customer_id from fct_orders
+    where fct_orders.source_last_ingested_at > (select max(source_last_ingested_at) from {{ this }})
+
+),
+
+{% endif -%}
+
+final as (
+
+    select
+        fct_orders.customer_id,
+        max(fct_orders.customer_email_hash) as customer_email_hash,
+        min(fct_orders.placed_at) as first_order_at,
+        max(fct_orders.placed_at) as last_order_at,
+        count_if(not fct_orders.is_cancelled) as orders_count,
+        cast(
+            coalesce(sum(case when not fct_orders.is_cancelled then fct_orders.order_total_usd end), 0)
+            as decimal(18, 2)
+        ) as lifetime_value_usd,
+        max(fct_orders.source_last_ingested_at) as source_last_ingested_at
+    from fct_orders
+    {% if is_incremental() -%}
+        inner join changed_customers on fct_orders.customer_id = changed_customers.customer_id
+    {%- endif %}
+    group by fct_orders.customer_id
+
+)
+
+select * from final

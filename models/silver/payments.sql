@@ -1,0 +1,73 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='payment_id',
+        merge_order_by=['last_event_at', 'last_kafka_offset'],
+        merge_keep_least=['first_event_at'],
+        merge_keep_greatest=['last_ingested_at'],
+        on_schema_change='append_new_columns',
+    )
+}}
+
+{#-
+    One row per payment: status and amount from its newest event by event time (ties: the
+    later Kafka offset), merged like silver orders (macros/merge/merge_latest.sql).
+-#}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_shop__payments') }}
+    where
+        is_valid
+        {% if is_incremental() -%}
+            and _ingested_at > (
+                select max(last_ingested_at) - interval {{ var('silver_lookback_hours') }} hours
+                from {{ this }}
+            )
+            and ingest_date >= (
+                select to_date(max(last_ingested_at) - interval {{ var('silver_lookback_hours') }} hours)
+                from {{ this }}
+            )
+        {%- endif %}
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by payment_id
+            order by event_at desc, kafka_offset desc
+        ) as recency_rank,
+        min(event_at) over (partition by payment_id) as earliest_event_at,
+        max(_ingested_at) over (partition by payment_id) as newest_ingested_at
+    from events
+
+),
+
+final as (
+
+    select
+        payment_id,
+        order_id,
+        status,
+        method,
+        currency,
+        amount,
+        status in ('captured', 'refunded') as is_captured,
+        status = 'refunded' as is_refunded,
+        earliest_event_at as first_event_at,
+        event_at as last_event_at,
+        event_id as last_event_id,
+        kafka_offset as last_kafka_offset,
+        newest_ingested_at as last_ingested_at
+    from ranked
+    where recency_rank = 1
+
+)
+
+select * from final

@@ -1,0 +1,80 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='quarantine_id',
+    )
+}}
+
+{#-
+    Every record that breaks the contract, from both topics, with the first reason found:
+    never in silver. is_malformed marks the structure failures, which the ingest job also
+    dead-lettered; the others (unknown values, negative money, unknown currencies) reach
+    Kafka consumers as valid JSON. E-mail addresses in raw_value are masked in staging.
+-#}
+
+with
+
+invalid as (
+
+    select
+        kafka_topic,
+        kafka_partition,
+        kafka_offset,
+        raw_value,
+        invalid_reason,
+        is_malformed,
+        _ingested_at,
+        ingest_date
+    from {{ ref('stg_shop__orders') }}
+    where not is_valid
+
+    union all
+
+    select
+        kafka_topic,
+        kafka_partition,
+        kafka_offset,
+        raw_value,
+        invalid_reason,
+        is_malformed,
+        _ingested_at,
+        ingest_date
+    from {{ ref('stg_shop__payments') }}
+    where not is_valid
+
+),
+
+filtered as (
+
+    select * from invalid
+    {% if is_incremental() -%}
+        where
+            _ingested_at > (
+                select max(first_seen_at) - interval {{ var('silver_lookback_hours') }} hours
+                from {{ this }}
+            )
+            and ingest_date >= (
+                select to_date(max(first_seen_at) - interval {{ var('silver_lookback_hours') }} hours)
+                from {{ this }}
+            )
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        concat(kafka_topic, '/', kafka_partition, '/', kafka_offset) as quarantine_id,
+        kafka_topic,
+        kafka_partition,
+        kafka_offset,
+        invalid_reason,
+        is_malformed,
+        raw_value,
+        _ingested_at as first_seen_at
+    from filtered
+
+)
+
+select * from final
