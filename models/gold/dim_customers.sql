@@ -20,15 +20,15 @@ fct_orders as (
 
 ),
 
-{% if is_incremental() -%}
 changed_customers as (
 
     select distinct fct_orders.customer_id from fct_orders
-    where fct_orders.source_last_ingested_at > (select max(source_last_ingested_at) from {{ this }})
+    where {{
+        changed_since_last_run('fct_orders.source_last_ingested_at', 'source_last_ingested_at')
+    }}
 
 ),
 
-{% endif -%}
 
 final as (
 
@@ -39,14 +39,13 @@ final as (
         max(fct_orders.placed_at) as last_order_at,
         count_if(not fct_orders.is_cancelled) as orders_count,
         cast(
-            coalesce(sum(case when not fct_orders.is_cancelled then fct_orders.order_total_usd end), 0)
-            as decimal(18, 2)
+            coalesce(
+                sum(case when not fct_orders.is_cancelled then fct_orders.order_total_usd end), 0
+            ) as decimal(18, 2)
         ) as lifetime_value_usd,
         max(fct_orders.source_last_ingested_at) as source_last_ingested_at
     from fct_orders
-    {% if is_incremental() -%}
-        inner join changed_customers on fct_orders.customer_id = changed_customers.customer_id
-    {%- endif %}
+    inner join changed_customers on fct_orders.customer_id = changed_customers.customer_id
     group by fct_orders.customer_id
 
 )

@@ -33,18 +33,16 @@ exchange_rates as (
 
 ),
 
-{% if is_incremental() -%}
 changed_orders as (
 
     select orders.order_id from orders
-    where orders.last_ingested_at > (select max(source_last_ingested_at) from {{ this }})
+    where {{ changed_since_last_run('orders.last_ingested_at', 'source_last_ingested_at') }}
     union
     select payments.order_id from payments
-    where payments.last_ingested_at > (select max(source_last_ingested_at) from {{ this }})
+    where {{ changed_since_last_run('payments.last_ingested_at', 'source_last_ingested_at') }}
 
 ),
 
-{% endif -%}
 
 payment_totals as (
 
@@ -59,47 +57,47 @@ payment_totals as (
 
 ),
 
-final as (
+joined as (
 
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.customer_email_hash,
-        orders.status,
-        orders.is_cancelled,
-        orders.currency,
-        orders.order_total,
-        orders.channel,
-        orders.placed_at,
-        to_date(orders.placed_at) as order_date,
-        orders.last_event_at,
-        cast(coalesce(payment_totals.amount_captured, 0) as decimal(18, 2)) as amount_captured,
-        cast(coalesce(payment_totals.amount_refunded, 0) as decimal(18, 2)) as amount_refunded,
-        cast(
-            coalesce(payment_totals.amount_captured, 0) - coalesce(payment_totals.amount_refunded, 0)
-            as decimal(18, 2)
-        ) as net_paid,
-        coalesce(payment_totals.amount_captured, 0) - coalesce(payment_totals.amount_refunded, 0)
-        >= orders.order_total as is_fully_paid,
-        coalesce(payment_totals.payments_count, 0) as payments_count,
+        orders.*,
         exchange_rates.rate_to_usd,
-        cast(round(orders.order_total * exchange_rates.rate_to_usd, 2) as decimal(18, 2))
-            as order_total_usd,
-        cast(
-            round(
-                (coalesce(payment_totals.amount_captured, 0) - coalesce(payment_totals.amount_refunded, 0))
-                * exchange_rates.rate_to_usd,
-                2
-            ) as decimal(18, 2)
-        ) as net_paid_usd,
+        coalesce(payment_totals.amount_captured, 0) as captured,
+        coalesce(payment_totals.amount_refunded, 0) as refunded,
+        coalesce(payment_totals.payments_count, 0) as payments_count,
         greatest(orders.last_ingested_at, payment_totals.payments_last_ingested_at)
             as source_last_ingested_at
     from orders
+    inner join changed_orders on orders.order_id = changed_orders.order_id
     left join payment_totals on orders.order_id = payment_totals.order_id
     left join exchange_rates on orders.currency = exchange_rates.currency_code
-    {% if is_incremental() -%}
-        inner join changed_orders on orders.order_id = changed_orders.order_id
-    {%- endif %}
+
+),
+
+final as (
+
+    select
+        order_id,
+        customer_id,
+        customer_email_hash,
+        status,
+        is_cancelled,
+        currency,
+        order_total,
+        channel,
+        placed_at,
+        to_date(placed_at) as order_date,
+        last_event_at,
+        cast(captured as decimal(18, 2)) as amount_captured,
+        cast(refunded as decimal(18, 2)) as amount_refunded,
+        cast(captured - refunded as decimal(18, 2)) as net_paid,
+        captured - refunded >= order_total as is_fully_paid,
+        payments_count,
+        rate_to_usd,
+        cast(round(order_total * rate_to_usd, 2) as decimal(18, 2)) as order_total_usd,
+        cast(round((captured - refunded) * rate_to_usd, 2) as decimal(18, 2)) as net_paid_usd,
+        source_last_ingested_at
+    from joined
 
 )
 

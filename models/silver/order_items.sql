@@ -19,9 +19,7 @@ with
 orders as (
 
     select * from {{ ref('orders') }}
-    {% if is_incremental() -%}
-        where last_ingested_at > (select max(order_last_ingested_at) from {{ this }})
-    {%- endif %}
+    where {{ changed_since_last_run('last_ingested_at', 'order_last_ingested_at') }}
 
 ),
 
@@ -39,15 +37,15 @@ lines as (
 final as (
 
     select
-        concat(order_id, '-', line_index + 1) as order_item_id,
-        order_id,
-        line_index + 1 as line_number,
-        item.sku,
-        item.quantity,
-        item.unit_price,
-        cast(item.quantity * item.unit_price as decimal(18, 2)) as line_total,
-        currency,
-        last_ingested_at as order_last_ingested_at
+        concat(lines.order_id, '-', lines.line_index + 1) as order_item_id,
+        lines.order_id,
+        lines.line_index + 1 as line_number,
+        lines.item.sku,
+        lines.item.quantity,
+        lines.item.unit_price,
+        cast(lines.item.quantity * lines.item.unit_price as decimal(18, 2)) as line_total,
+        lines.currency,
+        lines.last_ingested_at as order_last_ingested_at
     from lines
 
 )

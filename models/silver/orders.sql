@@ -24,19 +24,7 @@ with
 events as (
 
     select * from {{ ref('stg_shop__orders') }}
-    where
-        is_valid
-        {% if is_incremental() -%}
-            and _ingested_at > (
-                select max(last_ingested_at) - interval {{ var('silver_lookback_hours') }} hours
-                from {{ this }}
-            )
-            -- the same bound on bronze's partition column, so old partitions are never read
-            and ingest_date >= (
-                select to_date(max(last_ingested_at) - interval {{ var('silver_lookback_hours') }} hours)
-                from {{ this }}
-            )
-        {%- endif %}
+    where is_valid and {{ ingested_since_last_run('last_ingested_at') }}
 
 ),
 

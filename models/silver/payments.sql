@@ -20,18 +20,7 @@ with
 events as (
 
     select * from {{ ref('stg_shop__payments') }}
-    where
-        is_valid
-        {% if is_incremental() -%}
-            and _ingested_at > (
-                select max(last_ingested_at) - interval {{ var('silver_lookback_hours') }} hours
-                from {{ this }}
-            )
-            and ingest_date >= (
-                select to_date(max(last_ingested_at) - interval {{ var('silver_lookback_hours') }} hours)
-                from {{ this }}
-            )
-        {%- endif %}
+    where is_valid and {{ ingested_since_last_run('last_ingested_at') }}
 
 ),
 

@@ -48,17 +48,7 @@ invalid as (
 filtered as (
 
     select * from invalid
-    {% if is_incremental() -%}
-        where
-            _ingested_at > (
-                select max(first_seen_at) - interval {{ var('silver_lookback_hours') }} hours
-                from {{ this }}
-            )
-            and ingest_date >= (
-                select to_date(max(first_seen_at) - interval {{ var('silver_lookback_hours') }} hours)
-                from {{ this }}
-            )
-    {%- endif %}
+    where {{ ingested_since_last_run('first_seen_at') }}
 
 ),
 

@@ -1,0 +1,19 @@
+{% test duplicate_rate_gate(
+    model, column_name, warn_above_pct, error_above_pct, where_window=none
+) %}
+{#- The share of rows whose value repeats an earlier row's (re-deliveries), in basis points. -#}
+{{ config(
+    fail_calc='coalesce(max(rate_bp), 0)',
+    warn_if='>' ~ (warn_above_pct * 100) | int,
+    error_if='>' ~ (error_above_pct * 100) | int,
+) }}
+
+select
+    cast(floor(10000 * (count(*) - count(distinct {{ column_name }})) / count(*)) as int)
+        as rate_bp,
+    count(*) - count(distinct {{ column_name }}) as repeated_rows,
+    count(*) as all_rows
+from {{ model }}
+{% if where_window is not none -%} where {{ where_window }} {%- endif %}
+having count(*) > 0
+{% endtest %}

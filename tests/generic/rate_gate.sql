@@ -1,0 +1,34 @@
+{% test rate_gate(model, condition, warn_above_pct, error_above_pct, where_window=none) %}
+{#-
+    A data-quality rate: the share of the model's rows (in the window, if given) that meet
+    `condition`. The test reports the rate in basis points as its failure count, so one
+    test warns above warn_above_pct and errors above error_above_pct.
+-#}
+{{ config(
+    fail_calc='coalesce(max(rate_bp), 0)',
+    warn_if='>' ~ (warn_above_pct * 100) | int,
+    error_if='>' ~ (error_above_pct * 100) | int,
+) }}
+
+with
+
+windowed as (
+
+    select * from {{ model }}
+    {% if where_window is not none -%} where {{ where_window }} {%- endif %}
+
+),
+
+rate as (
+
+    select
+        cast(floor(10000 * count_if({{ condition }}) / count(*)) as int) as rate_bp,
+        count_if({{ condition }}) as matching_rows,
+        count(*) as all_rows
+    from windowed
+    having count(*) > 0
+
+)
+
+select * from rate
+{% endtest %}
