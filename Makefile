@@ -123,14 +123,43 @@ ingest: setup ## one availableNow run of the bronze job (Kafka -> bronze Delta, 
 	@$(PY) -m services up kafka
 	@$(PY) -m ingest.bronze $(ARGS)
 
-DEMO_PRODUCE := --orders 2000 --seed 7 --duplicate-rate 0.05 --late-rate 0.2 --malformed-rate 0.01 --v2-rate 0.3
+DBT := $(VENV)/bin/dbt
+
+.PHONY: build
+build: setup ## dbt seed + dbt build on the local target; ARGS passed on: ARGS="--select silver+ --full-refresh"
+	$(DBT) seed
+	$(DBT) build $(ARGS)
+
+.PHONY: docs
+docs: setup ## generate the dbt docs and serve them on http://127.0.0.1:8081
+	$(DBT) docs generate
+	$(DBT) docs serve --host 127.0.0.1 --port 8081 --no-browser
+
+.PHONY: sql
+sql: setup ## a SQL shell on the warehouse (beeline while the Thrift server runs); Q="select ..." runs one query
+	@$(PY) -m services.sql $(if $(Q),"$(Q)")
+
+# A realistic day of shop events with some trouble, then a smaller second batch the next day.
+DEMO_DAY_1 := --orders 3000 --seed 7 --duplicate-rate 0.03 --late-rate 0.2 --max-lateness-hours 6 \
+	--malformed-rate 0.004 --v2-rate 0.3 --start 2026-01-01T00:00:00Z
+DEMO_DAY_2 := --orders 300 --seed 8 --duplicate-rate 0.03 --late-rate 0.2 --max-lateness-hours 6 \
+	--malformed-rate 0.004 --v2-rate 0.3 --start 2026-01-02T00:00:00Z
 
 .PHONY: demo
-demo: setup ## set up, start Kafka, publish shop events with trouble, land them in bronze
+demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report, then an incremental second batch
 	@$(PY) -m services up kafka
-	@$(PY) -m ingest.produce $(DEMO_PRODUCE) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/manifest.json"
+	@echo "demo: 1/2 a day of shop events"
+	@$(PY) -m ingest.produce $(DEMO_DAY_1) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/day-1.json" > /dev/null
 	@$(PY) -m ingest.bronze
-	@echo "demo: done. Manifest: $(LAKEHOUSE_STATE_DIR)/demo/manifest.json. Kafka is still up: \`make down\` stops it."
+	@$(DBT) seed --quiet
+	@$(DBT) build
+	@$(DBT) --quiet run-operation pipeline_report
+	@echo "demo: 2/2 a second, smaller batch: incremental runs read only what is new"
+	@$(PY) -m ingest.produce $(DEMO_DAY_2) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/day-2.json" > /dev/null
+	@$(PY) -m ingest.bronze
+	@$(DBT) build
+	@$(DBT) --quiet run-operation pipeline_report
+	@echo "demo: done. Manifests in $(LAKEHOUSE_STATE_DIR)/demo/. Kafka is still up: \`make down\` stops it."
 
 # --- cleaning ----------------------------------------------------------------------------
 

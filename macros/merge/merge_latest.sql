@@ -2,23 +2,35 @@
     The project's MERGE for incremental models (incremental_strategy='merge').
 
     dbt-spark's stock merge updates every matched row with whatever arrives. Events arrive
-    duplicated, late and out of order, so this one, configured per model:
+    duplicated, late and out of order, so this one, configured per model in meta.merge:
     - compares unique keys null-safely (<=>);
-    - with `merge_order_by` (columns that order versions of a row, newest last, e.g.
+    - with `order_by` (columns that order versions of a row, newest last, e.g.
       ['last_event_at', 'last_kafka_offset']): keeps only the newest incoming row per key, so
       Delta never sees several source rows for one target row, and updates a matched row only
       when the incoming one is newer;
-    - with `merge_keep_least` / `merge_keep_greatest`: columns that always take the least /
+    - with `keep_least` / `keep_greatest`: columns that always take the least /
       greatest of the stored and incoming values, whichever row is newer (e.g. placed_at, the
       earliest event ever seen: a late order_placed still sets it);
     - keeps dbt-spark's merge_update_columns, merge_exclude_columns and incremental_predicates.
-    Without merge_order_by it behaves like the stock merge, with null-safe keys.
+    Without order_by it behaves like the stock merge, with null-safe keys.
 
     lakehouse_merge_sql builds the statement from plain arguments (no dbt context), so
     tests/python/test_merge_macro.py renders it with Jinja and runs it on Spark.
 -#}
 
 {% macro spark__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
+    {{ return(lakehouse_get_merge_sql(target, source, unique_key, incremental_predicates)) }}
+{% endmacro %}
+
+
+{#- dbt-databricks dispatches to its own merge first: the same semantics there. -#}
+{% macro databricks__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
+    {{ return(lakehouse_get_merge_sql(target, source, unique_key, incremental_predicates)) }}
+{% endmacro %}
+
+
+{% macro lakehouse_get_merge_sql(target, source, unique_key, incremental_predicates) %}
+    {%- set merge_meta = (config.get('meta') or {}).get('merge', {}) -%}
     {%- set dest_columns = adapter.get_columns_in_relation(target) -%}
     {%- set update_columns = get_merge_update_columns(
         config.get('merge_update_columns'),
@@ -32,9 +44,9 @@
         unique_key=unique_key,
         update_columns=update_columns or (dest_columns | map(attribute='name') | list),
         incremental_predicates=incremental_predicates,
-        order_by=config.get('merge_order_by'),
-        keep_least=config.get('merge_keep_least', []),
-        keep_greatest=config.get('merge_keep_greatest', []),
+        order_by=merge_meta.get('order_by'),
+        keep_least=merge_meta.get('keep_least', []),
+        keep_greatest=merge_meta.get('keep_greatest', []),
     ) }}
 {% endmacro %}
 

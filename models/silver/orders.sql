@@ -3,9 +3,13 @@
         materialized='incremental',
         incremental_strategy='merge',
         unique_key='order_id',
-        merge_order_by=['last_event_at', 'last_kafka_offset'],
-        merge_keep_least=['placed_at'],
-        merge_keep_greatest=['last_ingested_at'],
+        meta={
+            'merge': {
+                'order_by': ['last_event_at', 'last_kafka_offset'],
+                'keep_least': ['placed_at'],
+                'keep_greatest': ['last_ingested_at'],
+            },
+        },
         on_schema_change='append_new_columns',
     )
 }}

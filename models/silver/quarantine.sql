@@ -3,6 +3,7 @@
         materialized='incremental',
         incremental_strategy='merge',
         unique_key='quarantine_id',
+        meta={'merge': {'order_by': ['first_seen_at']}},
     )
 }}
 

@@ -1,0 +1,52 @@
+{% macro pipeline_report() %}
+    {#-
+        `dbt run-operation pipeline_report` (make demo prints it): rows per layer, what was
+        quarantined and why, what the newest incremental merges read and wrote, and the top
+        of daily_revenue. Plain SQL on whichever target dbt runs.
+    -#}
+    {%- set bronze = source('bronze', 'kafka_events') -%}
+    {%- set layers = [
+        ('bronze', bronze),
+        ('silver', ref('orders')),
+        ('silver', ref('payments')),
+        ('silver', ref('order_items')),
+        ('silver', ref('quarantine')),
+        ('gold', ref('fct_orders')),
+        ('gold', ref('daily_revenue')),
+        ('gold', ref('dim_customers')),
+    ] -%}
+    {%- set counts = [] -%}
+    {%- for layer, relation in layers -%}
+        {%- do counts.append(
+            "select '" ~ layer ~ "' as layer, '" ~ relation ~ "' as table_name, count(*) as row_count from " ~ relation
+        ) -%}
+    {%- endfor -%}
+    {{ print('\nRows per layer') }}
+    {% do run_query(counts | join(' union all ')).print_table(max_column_width=50) %}
+
+    {{ print('\nQuarantined records by reason (is_malformed: also dead-lettered by ingest)') }}
+    {% do run_query(
+        "select regexp_replace(invalid_reason, ':.*', '') as reason, is_malformed, count(*) as records "
+        ~ "from " ~ ref('quarantine') ~ " group by all order by records desc"
+    ).print_table(max_rows=15, max_column_width=50) %}
+
+    {{ print('\nThe newest incremental merge of each silver and gold table') }}
+    {{ print('| model         | version | operation                         | rows read | inserted | updated |') }}
+    {%- for model in ['orders', 'payments', 'order_items', 'quarantine', 'fct_orders', 'dim_customers'] %}
+        {%- set newest = run_query('describe history ' ~ ref(model) ~ ' limit 1').rows[0] -%}
+        {%- set metrics = fromjson(newest['operationMetrics'] or '{}') -%}
+        {{ print('| %-13s | %7s | %-33s | %9s | %8s | %7s |' | format(
+            model,
+            newest['version'],
+            newest['operation'],
+            metrics.get('numSourceRows', metrics.get('numOutputRows', '-')),
+            metrics.get('numTargetRowsInserted', '-'),
+            metrics.get('numTargetRowsUpdated', metrics.get('numTargetRowsMatchedUpdated', '-')),
+        )) }}
+    {%- endfor %}
+
+    {{ print('\nTop of daily_revenue') }}
+    {% do run_query(
+        "select * from " ~ ref('daily_revenue') ~ " order by order_date desc limit 5"
+    ).print_table(max_column_width=20) %}
+{% endmacro %}
