@@ -154,7 +154,7 @@ demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report,
 	@$(DBT) seed --quiet
 	@$(DBT) build
 	@$(DBT) --quiet run-operation pipeline_report
-	@echo "demo: 2/2 a second, smaller batch: incremental runs read only what is new"
+	@echo "demo: 2/2 a second, smaller batch: gold recomputes only what changed; silver also re-reads the last silver_lookback_hours (1) of bronze, and its merge updates none of those rows"
 	@$(PY) -m ingest.produce $(DEMO_DAY_2) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/day-2.json" > /dev/null
 	@$(PY) -m ingest.bronze
 	@$(DBT) build

@@ -8,6 +8,7 @@ metastore, and dbt should use the `thrift` target (the README says so).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ingest.spark_session import local_spark_conf, spark_home
 from services.process import (
@@ -31,14 +32,28 @@ def service(settings: Settings) -> Service:
     )
 
 
-def command(settings: Settings) -> list[str]:
-    conf = local_spark_conf(
+# Folders the server's sessions share: made before it starts, because concurrent sessions race
+# to create them ("Couldn't create directory ...") and the loser fails to open.
+SHARED_DIRS = (
+    "spark.local.dir",
+    "spark.hadoop.hive.exec.scratchdir",
+    "spark.hadoop.hive.exec.local.scratchdir",
+    "spark.hadoop.hive.downloaded.resources.dir",
+)
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    return local_spark_conf(
         {
             **os.environ,
             "LAKEHOUSE_STATE_DIR": str(settings.state_dir),
             "LAKEHOUSE_JARS_DIR": str(settings.jars_dir),
         }
     )
+
+
+def command(settings: Settings) -> list[str]:
+    conf = spark_conf(settings)
     conf["spark.app.name"] = "lakehouse-thrift"
     conf["spark.driver.memory"] = settings.thrift_driver_memory
     if not any((settings.jars_dir / "spark").glob("delta-spark_*.jar")):
@@ -86,6 +101,9 @@ def up(settings: Settings) -> str:
     argv = command(settings)
     tmp = settings.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
+    conf = spark_conf(settings)
+    for key in SHARED_DIRS:
+        Path(conf[key]).mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "SPARK_HOME": str(spark_home()),

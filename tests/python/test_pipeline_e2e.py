@@ -1,0 +1,321 @@
+"""The whole pipeline on the real stack: generated events with duplicates, late and out-of-order
+events and malformed messages -> Kafka -> bronze -> dbt (local) -> silver and gold, checked
+against an independent Python computation of the same definitions, every row and column.
+
+Then: a full refresh gives the same rows as the incremental history; the models build on the
+`thrift` target too; and a bad batch that breaks an error-severity test stops gold.
+
+The steps share one private stack (topics, bronze, metastore) and run in file order.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+from helpers import PROJECT_DIR, VENV_BIN, ok, run, services
+
+from ingest import config as ingest_config
+from ingest.generator import Trouble, generate
+from ingest.kafka_client import ensure_topics, idempotent_producer, publish
+
+pytestmark = pytest.mark.slow
+
+SCHEMA = "e2e"
+SALT = "lakehouse-dev-salt"
+CENT = Decimal("0.01")
+TROUBLE = Trouble(
+    duplicate_rate=0.1,
+    late_rate=0.3,
+    max_lateness=timedelta(hours=30),
+    malformed_rate=0.01,
+    v2_rate=0.4,
+)
+
+
+@pytest.fixture(scope="module")
+def env(kafka_env, tmp_path_factory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("e2e")
+    return {
+        **kafka_env,
+        "LAKEHOUSE_STATE_DIR": str(base / "state"),
+        "LAKEHOUSE_TOPIC_SUFFIX": f".e2e{uuid.uuid4().hex[:6]}",
+        "LAKEHOUSE_BRONZE_PATH": str(base / "bronze"),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
+        "LAKEHOUSE_SCHEMA": SCHEMA,
+        "DBT_LOG_PATH": str(base / "dbt-logs"),
+        "DBT_TARGET_PATH": str(base / "dbt-target"),
+    }
+
+
+@pytest.fixture(scope="module")
+def messages():
+    generated, _ = generate(400, seed=101, span=timedelta(hours=30), trouble=TROUBLE)
+    return generated
+
+
+def dbt(env: dict[str, str], *args: str):
+    return run([str(VENV_BIN / "dbt"), *args], env, timeout=1200)
+
+
+def publish_part(env: dict[str, str], part: list) -> None:
+    conf = ingest_config.load(env)
+    ensure_topics(conf.bootstrap_servers, conf.topic_names, partitions=3)
+    producer = idempotent_producer(conf.bootstrap_servers)
+    for contract in ("orders", "payments"):
+        publish(
+            producer,
+            f"{contract}{conf.topic_suffix}",
+            ((m.key, m.value) for m in part if m.contract == contract),
+        )
+
+
+def ingest(env: dict[str, str]) -> None:
+    ok(run([str(VENV_BIN / "python"), "-m", "ingest.bronze"], env))
+
+
+def table_rows(spark, env: dict[str, str], layer: str, table: str) -> dict[str, dict]:
+    """A table read by path, every value as text (timestamps to the millisecond, UTC)."""
+    path = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / f"{SCHEMA}_{layer}.db" / table
+    frame = spark.read.format("delta").load(str(path))
+    columns = []
+    for field in frame.schema.fields:
+        if field.dataType.typeName() == "timestamp":
+            columns.append(f"date_format({field.name}, 'yyyy-MM-dd HH:mm:ss.SSS') as {field.name}")
+        else:
+            columns.append(f"cast({field.name} as string) as {field.name}")
+    rows = [r.asDict() for r in frame.selectExpr(*columns).collect()]
+    key = frame.columns[0]
+    by_key = {row[key]: row for row in rows}
+    assert len(by_key) == len(rows), f"{table}: duplicate keys"
+    return by_key
+
+
+# --- the independent computation -------------------------------------------------------------
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def _fmt_ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def expected_gold(messages: list) -> dict[str, dict[str, dict]]:
+    rates = {
+        row["currency_code"]: Decimal(row["rate_to_usd"])
+        for row in csv.DictReader((PROJECT_DIR / "seeds/exchange_rates.csv").open())
+    }
+    newest_order: dict[str, dict] = {}
+    first_seen: dict[str, datetime] = {}
+    newest_payment: dict[str, dict] = {}
+    for message in messages:
+        if message.kind not in ("valid", "duplicate"):
+            continue
+        event = json.loads(message.value)
+        at = _ts(event["event_ts"])
+        if message.contract == "orders":
+            oid = event["order_id"]
+            first_seen[oid] = min(first_seen.get(oid, at), at)
+            if oid not in newest_order or at > _ts(newest_order[oid]["event_ts"]):
+                newest_order[oid] = event
+        else:
+            pid = event["payment_id"]
+            if pid not in newest_payment or at > _ts(newest_payment[pid]["event_ts"]):
+                newest_payment[pid] = event
+
+    payments_of: dict[str, list[dict]] = defaultdict(list)
+    for payment in newest_payment.values():
+        payments_of[payment["order_id"]].append(payment)
+
+    fct: dict[str, dict] = {}
+    for oid, order in newest_order.items():
+        paid = payments_of[oid]
+        total = Decimal(str(order["order_total"]))
+        captured = sum(
+            (Decimal(str(p["amount"])) for p in paid if p["status"] in ("captured", "refunded")),
+            Decimal(0),
+        )
+        refunded = sum(
+            (Decimal(str(p["amount"])) for p in paid if p["status"] == "refunded"), Decimal(0)
+        )
+        rate = rates[order["currency"]]
+        email = order["customer_email"].strip(" ").lower()
+        fct[oid] = {
+            "order_id": oid,
+            "customer_id": order["customer_id"],
+            "customer_email_hash": hashlib.sha256((email + SALT).encode()).hexdigest(),
+            "status": order["status"],
+            "is_cancelled": _bool(order["status"] == "cancelled"),
+            "currency": order["currency"],
+            "order_total": _money(total),
+            "channel": order.get("channel"),
+            "placed_at": _fmt_ts(first_seen[oid]),
+            "order_date": first_seen[oid].date().isoformat(),
+            "last_event_at": _fmt_ts(_ts(order["event_ts"])),
+            "amount_captured": _money(captured),
+            "amount_refunded": _money(refunded),
+            "net_paid": _money(captured - refunded),
+            "is_fully_paid": _bool(captured - refunded >= total),
+            "payments_count": str(len(paid)),
+            "rate_to_usd": str(rate.quantize(Decimal("0.000001"))),
+            "order_total_usd": _money(total * rate),
+            "net_paid_usd": _money((captured - refunded) * rate),
+        }
+
+    daily: dict[str, dict] = {}
+    customers: dict[str, dict] = {}
+    for row in fct.values():
+        cancelled = row["is_cancelled"] == "true"
+        day = daily.setdefault(
+            row["order_date"],
+            {"orders_placed": 0, "orders_cancelled": 0, "gross": Decimal(0), "net": Decimal(0)},
+        )
+        day["orders_placed"] += 1
+        day["orders_cancelled"] += cancelled
+        day["gross"] += Decimal(0) if cancelled else Decimal(row["order_total_usd"])
+        day["net"] += Decimal(row["net_paid_usd"])
+        customer = customers.setdefault(
+            row["customer_id"],
+            {"first": row["placed_at"], "last": row["placed_at"], "count": 0, "ltv": Decimal(0)},
+        )
+        customer["first"] = min(customer["first"], row["placed_at"])
+        customer["last"] = max(customer["last"], row["placed_at"])
+        customer["count"] += not cancelled
+        customer["ltv"] += Decimal(0) if cancelled else Decimal(row["order_total_usd"])
+        customer["hash"] = row["customer_email_hash"]
+
+    return {
+        "fct_orders": fct,
+        "daily_revenue": {
+            date: {
+                "order_date": date,
+                "orders_placed": str(d["orders_placed"]),
+                "orders_cancelled": str(d["orders_cancelled"]),
+                "gross_revenue_usd": _money(d["gross"]),
+                "net_paid_usd": _money(d["net"]),
+            }
+            for date, d in daily.items()
+        },
+        "dim_customers": {
+            cid: {
+                "customer_id": cid,
+                "customer_email_hash": c["hash"],
+                "first_order_at": c["first"],
+                "last_order_at": c["last"],
+                "orders_count": str(c["count"]),
+                "lifetime_value_usd": _money(c["ltv"]),
+            }
+            for cid, c in customers.items()
+        },
+    }
+
+
+def assert_gold_matches(spark, env: dict[str, str], expected: dict[str, dict[str, dict]]) -> None:
+    for table, rows in expected.items():
+        actual = table_rows(spark, env, "gold", table)
+        assert set(actual) == set(rows), f"{table}: keys differ"
+        for key, want in rows.items():
+            got = {column: actual[key][column] for column in want}
+            assert got == want, f"{table} {key}"
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+
+def test_two_batches_then_gold_equals_an_independent_computation(env, messages, spark) -> None:
+    # Send in two parts: late events of the first part's orders arrive in the second.
+    cut = int(len(messages) * 0.6)
+    assert any(m.kind == "valid" for m in messages[cut:])
+    publish_part(env, messages[:cut])
+    ingest(env)
+    ok(dbt(env, "seed"))
+    first = ok(dbt(env, "build"))
+    assert "ERROR=0" in first
+    assert_gold_matches(spark, env, expected_gold(messages[:cut]))
+
+    publish_part(env, messages[cut:])
+    ingest(env)
+    ok(dbt(env, "build"))
+    assert_gold_matches(spark, env, expected_gold(messages))
+
+    # Contract failures are quarantined, each once, never in silver.
+    quarantine = table_rows(spark, env, "silver", "quarantine")
+    assert len(quarantine) == sum(m.kind not in ("valid", "duplicate") for m in messages)
+    orders = table_rows(spark, env, "silver", "orders")
+    assert len(orders) == len(expected_gold(messages)["fct_orders"])
+
+
+def test_full_refresh_gives_the_same_silver_and_gold(env, spark) -> None:
+    tables = [
+        ("silver", "orders"),
+        ("silver", "payments"),
+        ("silver", "order_items"),
+        ("silver", "quarantine"),
+        ("gold", "fct_orders"),
+        ("gold", "daily_revenue"),
+        ("gold", "dim_customers"),
+    ]
+    incremental = {t: table_rows(spark, env, *t) for t in tables}
+    ok(dbt(env, "build", "--full-refresh"))
+    for t in tables:
+        assert table_rows(spark, env, *t) == incremental[t], f"{t} differs after a full refresh"
+
+
+def test_the_models_build_on_the_thrift_target(env) -> None:
+    ok(services(env, "up", "thrift"))
+    try:
+        out = ok(dbt(env, "build", "--target", "thrift"))
+        assert "ERROR=0" in out
+    finally:
+        services(env, "down", "thrift")
+
+
+def test_a_bad_batch_stops_gold_and_names_the_test(env, messages, spark) -> None:
+    # A producer bug: totals that disagree with their items. The contract cannot see it,
+    # the error-severity test on silver orders does.
+    gold_before = {t: table_rows(spark, env, "gold", t) for t in ("fct_orders", "dim_customers")}
+    template = next(
+        json.loads(m.value) for m in messages if m.kind == "valid" and m.contract == "orders"
+    )
+    bad = [
+        {
+            **template,
+            "event_id": str(uuid.uuid4()),
+            "order_id": f"bad-{n}",
+            "order_total": 1.0,
+            "event_ts": "2026-03-01T00:00:00Z",
+            "event_type": "order_placed",
+            "status": "placed",
+        }
+        for n in range(3)
+    ]
+    conf = ingest_config.load(env)
+    publish(
+        idempotent_producer(conf.bootstrap_servers),
+        f"orders{conf.topic_suffix}",
+        ((e["order_id"], json.dumps(e)) for e in bad),
+    )
+    ingest(env)
+    result = dbt(env, "build")
+    assert result.returncode != 0
+    assert "matches_items_total_orders_order_total" in result.stdout
+    assert "SKIP" in result.stdout
+    for table, before in gold_before.items():
+        assert table_rows(spark, env, "gold", table) == before, f"{table} changed"
