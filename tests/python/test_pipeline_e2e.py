@@ -319,3 +319,9 @@ def test_a_bad_batch_stops_gold_and_names_the_test(env, messages, spark) -> None
     assert "SKIP" in result.stdout
     for table, before in gold_before.items():
         assert table_rows(spark, env, "gold", table) == before, f"{table} changed"
+
+
+def test_docs_generate_on_the_built_warehouse(env) -> None:
+    ok(dbt(env, "docs", "generate"))
+    catalog = json.loads((Path(env["DBT_TARGET_PATH"]) / "catalog.json").read_text())
+    assert "model.lakehouse.fct_orders" in catalog["nodes"]

@@ -1,0 +1,67 @@
+"""The dbt project as analysts meet it: documented, and portable to Databricks (parse only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import PROJECT_DIR, VENV_BIN, ok, run, stack_env
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> dict:
+    env = stack_env(tmp_path_factory.mktemp("parse"))
+    ok(run([str(VENV_BIN / "dbt"), "parse", "--project-dir", str(PROJECT_DIR)], env))
+    return json.loads((Path(env["DBT_TARGET_PATH"]) / "manifest.json").read_text())
+
+
+def test_every_model_and_column_is_documented(manifest) -> None:
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")]
+    assert len(models) >= 11
+    for node in models:
+        assert node["description"].strip(), f"{node['name']} has no description"
+        sql = (PROJECT_DIR / node["original_file_path"]).read_text()
+        assert node["columns"], f"{node['name']} documents no columns"
+        for name, column in node["columns"].items():
+            assert column["description"].strip(), f"{node['name']}.{name} has no description"
+        if node["resource_type"] == "model":
+            final = sql[sql.rindex("final as (") :]
+            for name in node["columns"]:
+                assert name in final or name in sql, f"{node['name']}.{name} is not in the model"
+
+
+def test_every_primary_key_is_unique_and_not_null(manifest) -> None:
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    keys = {
+        "orders": "order_id",
+        "payments": "payment_id",
+        "order_items": "order_item_id",
+        "quarantine": "quarantine_id",
+        "fct_orders": "order_id",
+        "daily_revenue": "order_date",
+        "dim_customers": "customer_id",
+        "currencies": "currency_code",
+        "exchange_rates": "currency_code",
+    }
+    for model, key in keys.items():
+        kinds = {
+            t["test_metadata"]["name"]
+            for t in tests
+            if t.get("test_metadata")
+            and t.get("column_name") == key
+            and any(dep.endswith(f".{model}") for dep in t["depends_on"]["nodes"])
+        }
+        assert {"unique", "not_null"} <= kinds, f"{model}.{key}: {kinds}"
+
+
+def test_the_project_parses_for_databricks(tmp_path) -> None:
+    env = {
+        **stack_env(tmp_path),
+        "DATABRICKS_HOST": "example.cloud.databricks.com",
+        "DATABRICKS_HTTP_PATH": "/sql/1.0/warehouses/0000000000000000",
+        "DBT_ENV_SECRET_DATABRICKS_TOKEN": "not-a-real-token",
+    }
+    out = ok(run([str(VENV_BIN / "dbt"), "parse", "--target", "databricks"], env))
+    assert "Registered adapter: databricks" in out
+    assert "Deprecated" not in out
