@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized='table', meta={'zorder_by': ['order_date']}) }}
 
 {#-
     One row per order date (UTC date of placed_at). A table, rebuilt each run from fct_orders

@@ -4,6 +4,7 @@
         incremental_strategy='merge',
         unique_key='customer_id',
         on_schema_change='fail',
+        meta={'zorder_by': ['customer_id']},
     )
 }}
 

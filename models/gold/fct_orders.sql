@@ -4,6 +4,7 @@
         incremental_strategy='merge',
         unique_key='order_id',
         on_schema_change='fail',
+        meta={'zorder_by': ['order_date', 'customer_id']},
     )
 }}
 

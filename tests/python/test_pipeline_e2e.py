@@ -325,3 +325,13 @@ def test_docs_generate_on_the_built_warehouse(env) -> None:
     ok(dbt(env, "docs", "generate"))
     catalog = json.loads((Path(env["DBT_TARGET_PATH"]) / "catalog.json").read_text())
     assert "model.lakehouse.fct_orders" in catalog["nodes"]
+
+
+def test_maintenance_run_operations(env, spark) -> None:
+    ok(dbt(env, "run-operation", "optimize_tables"))
+    ok(dbt(env, "run-operation", "vacuum_tables", "--args", "{retain_hours: 168}"))
+    path = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / f"{SCHEMA}_gold.db" / "fct_orders"
+    history = spark.sql(f"describe history delta.`{path}`").collect()
+    optimize = [h for h in history if h["operation"] == "OPTIMIZE"]
+    assert optimize and "order_date" in optimize[0]["operationParameters"]["zOrderBy"]
+    assert {"VACUUM START", "VACUUM END"} <= {h["operation"] for h in history}
