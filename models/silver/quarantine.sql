@@ -14,35 +14,29 @@
     Kafka consumers as valid JSON. E-mail addresses in raw_value are masked in staging.
 -#}
 
+{%- set staging_models = ['stg_shop__orders', 'stg_shop__payments'] %}
+
 with
 
 invalid as (
 
-    select
-        kafka_topic,
-        kafka_partition,
-        kafka_offset,
-        raw_value,
-        invalid_reason,
-        is_malformed,
-        _ingested_at,
-        ingest_date
-    from {{ ref('stg_shop__orders') }}
-    where not is_valid
+    {% for staging_model in staging_models -%}
+        select
+            kafka_topic,
+            kafka_partition,
+            kafka_offset,
+            raw_value,
+            invalid_reason,
+            is_malformed,
+            _ingested_at,
+            ingest_date
+        from {{ ref(staging_model) }}
+        where not is_valid
+        {% if not loop.last %}
+            union all
 
-    union all
-
-    select
-        kafka_topic,
-        kafka_partition,
-        kafka_offset,
-        raw_value,
-        invalid_reason,
-        is_malformed,
-        _ingested_at,
-        ingest_date
-    from {{ ref('stg_shop__payments') }}
-    where not is_valid
+        {% endif -%}
+    {%- endfor %}
 
 ),
 
