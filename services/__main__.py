@@ -14,8 +14,12 @@ SERVICES = {"kafka": kafka, "thrift": thrift}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__)
     parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("names", nargs="*", choices=[[], *SERVICES], help="default: all")
+    # No `choices=`: argparse rejects an empty list for nargs="*" against choices.
+    parser.add_argument("names", nargs="*", metavar="{kafka,thrift}", help="default: all")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in SERVICES]
+    if unknown:
+        parser.error(f"unknown service(s) {', '.join(unknown)}: choose from {', '.join(SERVICES)}")
     names = args.names or list(SERVICES)
     conf = settings.load()
     if args.action == "down":
