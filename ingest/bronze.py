@@ -228,10 +228,11 @@ def _log_progress(progress: dict[str, Any], progress_file: Path | None) -> None:
 def run(
     spark: SparkSession,
     conf: ingest_config.IngestConfig,
+    topics: list[str],
     continuous: bool,
     progress_file: Path | None = None,
 ) -> int:
-    topics = preflight(conf)
+    """Stream `topics` (as preflight() found them) into bronze until done or stopped."""
     ensure_dead_letter_topics(conf, topics)
     ensure_bronze_table(spark, conf.bronze_path)
     writer = BatchWriter(conf)
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                 "starting_offsets": args.starting_offsets,
             },
         )
-        preflight(conf)  # before a JVM starts: a wrong broker or topic fails in seconds
+        topics = preflight(conf)  # before a JVM starts: a wrong broker or topic fails in seconds
     except (ingest_config.ConfigError, IngestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -316,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = build_spark_session("lakehouse-bronze-ingest")
     try:
-        return run(spark, conf, continuous=args.continuous, progress_file=args.progress_json)
+        return run(
+            spark, conf, topics, continuous=args.continuous, progress_file=args.progress_json
+        )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -71,6 +71,22 @@ def idempotent_producer(bootstrap: str, extra_conf: Mapping[str, str] | None = N
     )
 
 
+def send(
+    producer: Producer,
+    topic: str,
+    key: str | None,
+    value: str | bytes | None,
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
+    """Queue one message; while the local queue is full, serve delivery reports to drain it."""
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def publish(
     producer: Producer,
     topic: str,
@@ -80,12 +96,7 @@ def publish(
     """Send (key, value) records and wait for every delivery report; raise if any failed."""
     report = DeliveryReport()
     for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, on_delivery=report)
-                break
-            except BufferError:  # the local queue is full: let deliveries drain it
-                producer.poll(0.1)
+        send(producer, topic, key, value, report)
         producer.poll(0)
     left = producer.flush(flush_timeout_s)
     if left or report.failed:

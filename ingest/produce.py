@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, Message
 
 from ingest import config as ingest_config
 from ingest.generator import DEAD_LETTER_KINDS, DEFAULT_START, Counts, Trouble, generate
-from ingest.kafka_client import KafkaUnavailableError, ensure_topics, idempotent_producer
+from ingest.kafka_client import KafkaUnavailableError, ensure_topics, idempotent_producer, send
 
 
 class _Deliveries:
@@ -82,18 +82,13 @@ def publish_generated(
     deliveries = _Deliveries()
     started = last_report = time.monotonic()
     for index, message in enumerate(messages):
-        callback = deliveries.callback(message.kind)
-        while True:
-            try:
-                producer.produce(
-                    topics[message.contract],
-                    key=message.key,
-                    value=message.value,
-                    on_delivery=callback,
-                )
-                break
-            except BufferError:  # local queue full: serve delivery reports to drain it
-                producer.poll(0.05)
+        send(
+            producer,
+            topics[message.contract],
+            message.key,
+            message.value,
+            deliveries.callback(message.kind),
+        )
         if index % 10_000 == 0:
             producer.poll(0)
             if time.monotonic() - last_report >= progress_every_s:
