@@ -32,13 +32,13 @@ def service(settings: Settings) -> Service:
     )
 
 
-# Folders the server's sessions share: made before it starts, because concurrent sessions race
-# to create them ("Couldn't create directory ...") and the loser fails to open.
+# Folders the server's sessions share: made before it starts, so that concurrent sessions do
+# not race to create them. (Each session's downloaded-resources folder is its own, named by
+# session id in the profile: Hive deletes it when the session closes.)
 SHARED_DIRS = (
     "spark.local.dir",
     "spark.hadoop.hive.exec.scratchdir",
     "spark.hadoop.hive.exec.local.scratchdir",
-    "spark.hadoop.hive.downloaded.resources.dir",
 )
 
 
@@ -104,6 +104,7 @@ def up(settings: Settings) -> str:
     conf = spark_conf(settings)
     for key in SHARED_DIRS:
         Path(conf[key]).mkdir(parents=True, exist_ok=True)
+    Path(conf["spark.hadoop.hive.downloaded.resources.dir"]).parent.mkdir(exist_ok=True)
     env = {
         **os.environ,
         "SPARK_HOME": str(spark_home()),
