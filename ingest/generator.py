@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -276,8 +276,3 @@ def _count_out_of_order(messages: list[Message]) -> int:
         else:
             newest[key] = message.event_ts
     return late
-
-
-def iter_batches(messages: list[Message], size: int) -> Iterator[list[Message]]:
-    for index in range(0, len(messages), size):
-        yield messages[index : index + size]
