@@ -25,6 +25,9 @@ export UV_LINK_MODE := copy
 PY := $(VENV)/bin/python
 DATA_STAMP := $(VENV)/.lakehouse-installed
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.lakehouse-installed
+# What Cosmos renders the DAGs from (`dbt parse`): remade when the dbt project changes.
+MANIFEST := target/manifest.json
+DBT_PROJECT_FILES := dbt_project.yml profiles/profiles.yml $(shell find models macros seeds tests/generic -type f 2>/dev/null)
 SPARK_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/spark/.complete
 KAFKA_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/kafka/.complete
 
@@ -35,7 +38,7 @@ help: ## list the targets
 # --- setup -------------------------------------------------------------------------------
 
 .PHONY: setup
-setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) ## venvs, pinned deps and jars (safe to re-run; fast when done)
+setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(MANIFEST) ## venvs, pinned deps, jars and the dbt manifest (safe to re-run; fast when done)
 	@mkdir -p "$(LAKEHOUSE_STATE_DIR)/tmp"
 	@echo "setup: done (data venv $(VENV), Airflow venv $(AIRFLOW_VENV), jars in $(LAKEHOUSE_JARS_DIR))"
 
@@ -54,7 +57,7 @@ $(UV):
 $(DATA_STAMP): requirements/data.txt | $(UV)
 	@echo "setup: data venv $(VENV) from requirements/data.txt"
 	@[ -x $(PY) ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	@$(UV) pip sync --quiet --python $(PY) requirements/data.txt
+	@$(UV) pip sync --quiet --compile-bytecode --python $(PY) requirements/data.txt
 	@# The project's own packages (ingest, services) on the venv's path, with no build step.
 	@echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/lakehouse.pth"
 	@scripts/activate-hook.sh $(VENV)/bin/activate "$(CURDIR)"
@@ -63,7 +66,7 @@ $(DATA_STAMP): requirements/data.txt | $(UV)
 $(AIRFLOW_STAMP): requirements/airflow.txt | $(UV)
 	@echo "setup: Airflow venv $(AIRFLOW_VENV) from requirements/airflow.txt"
 	@[ -x $(AIRFLOW_VENV)/bin/python ] || $(UV) venv --quiet --python $(PYTHON) $(AIRFLOW_VENV)
-	@$(UV) pip sync --quiet --python $(AIRFLOW_VENV)/bin/python requirements/airflow.txt
+	@$(UV) pip sync --quiet --compile-bytecode --python $(AIRFLOW_VENV)/bin/python requirements/airflow.txt
 	@touch $@
 
 $(SPARK_JARS_STAMP): jvm/spark/pom.xml jvm/settings.xml
@@ -79,6 +82,10 @@ $(KAFKA_JARS_STAMP): jvm/kafka/pom.xml jvm/settings.xml
 	@mkdir -p .cache && $(MVN) -f jvm/kafka/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
 	  > .cache/maven-kafka.log 2>&1 || { cat .cache/maven-kafka.log; exit 1; }
 	@touch $@
+
+$(MANIFEST): $(DATA_STAMP) $(DBT_PROJECT_FILES)
+	@echo "setup: dbt parse -> $@ (the Airflow DAGs render from it)"
+	@$(VENV)/bin/dbt parse --quiet
 
 .PHONY: lock
 lock: | $(UV) ## re-resolve requirements/*.in into the locked requirements/*.txt
@@ -96,8 +103,19 @@ down: ## stop the local services (data is kept)
 	@if [ -x $(PY) ]; then $(PY) -m services down; fi
 
 .PHONY: status
-status: ## which local services run
-	@$(PY) -m services status
+status: ## which services run; Kafka lag per partition, table rows and freshness, the last dbt run (JSON=1 for JSON)
+	@$(PY) -m services.status $(if $(JSON),--json)
+
+.PHONY: airflow
+airflow: setup ## start Kafka and a local Airflow (UI on http://127.0.0.1:8080) running dags/
+	@$(PY) -m services up kafka airflow
+	@echo "airflow: DAGs start paused; unpause lakehouse_pipeline in the UI, or run one now: make dag-test"
+
+DAG ?= lakehouse_pipeline
+.PHONY: dag-test
+dag-test: setup ## one run of a DAG in this process (airflow dags test): DAG=lakehouse_pipeline CONF='{"full_refresh": true}'
+	@$(PY) -m services up kafka
+	@$(PY) -m services.airflow dags test $(DAG) $(if $(CONF),--conf '$(CONF)')
 
 # --- quality -----------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ replayed after a crash is skipped by Delta. The dead-letter topic is at-least-on
 
 Modes: `--available-now` (the default; drain what is there, then exit 0: the scheduled mode)
 and `--continuous` (a processing-time trigger; SIGTERM or Ctrl-C stop it after the running
-batch). Exit codes: 0 done, 1 the stream failed, 2 bad configuration or Kafka not reachable.
+batch). `--check` only runs the pre-flight check (broker answers, topics exist): the
+orchestrator's readiness task. Exit codes: 0 done, 1 the stream failed, 2 bad configuration
+or Kafka not reachable.
 """
 
 from __future__ import annotations
@@ -294,6 +296,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-offsets-per-trigger", type=int, help="records per micro-batch")
     parser.add_argument("--starting-offsets", help="for a new checkpoint: earliest | latest")
     parser.add_argument("--progress-json", type=Path, help="append each batch's progress here")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check that the broker answers and the topics exist (exit 0 or 2); no Spark",
+    )
     return parser.parse_args(argv)
 
 
@@ -312,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ingest_config.ConfigError, IngestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.check:
+        print(f"bronze: ready: {conf.bootstrap_servers} answers; topics {', '.join(topics)}")
+        return 0
 
     from ingest.spark_session import build_spark_session
 

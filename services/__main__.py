@@ -1,26 +1,34 @@
-"""`python -m services up|down|status [kafka|thrift ...]`: behind `make up` and `make down`."""
+"""`python -m services up|down|status [kafka|thrift|airflow ...]`: `make up`, `down`, `airflow`.
+
+With no names, `up` starts Kafka and the Thrift server; Airflow starts only when named
+(`make airflow`), because with the default `local` dbt target its tasks need the metastore
+that a running Thrift server would hold. `down` and `status` cover all three.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from services import kafka, settings, thrift
+from services import airflow, kafka, settings, thrift
 from services.process import ServiceError
 
-SERVICES = {"kafka": kafka, "thrift": thrift}
+SERVICES = {"kafka": kafka, "thrift": thrift, "airflow": airflow}
+UP_BY_DEFAULT = ["kafka", "thrift"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__)
     parser.add_argument("action", choices=["up", "down", "status"])
     # No `choices=`: argparse rejects an empty list for nargs="*" against choices.
-    parser.add_argument("names", nargs="*", metavar="{kafka,thrift}", help="default: all")
+    parser.add_argument(
+        "names", nargs="*", metavar="{kafka,thrift,airflow}", help="default: see above"
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in SERVICES]
     if unknown:
         parser.error(f"unknown service(s) {', '.join(unknown)}: choose from {', '.join(SERVICES)}")
-    names = args.names or list(SERVICES)
+    names = args.names or (UP_BY_DEFAULT if args.action == "up" else list(SERVICES))
     conf = settings.load()
     if args.action == "down":
         names = list(reversed(names))  # stop in the reverse order of start

@@ -27,10 +27,16 @@ class Settings:
     thrift_driver_memory: str
     kafka_heap: str
     start_timeout_s: float
+    airflow_host: str = "127.0.0.1"
+    airflow_port: int = 8080
 
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.airflow_host}:{self.airflow_port}"
 
     @property
     def run_dir(self) -> Path:
@@ -75,4 +81,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         thrift_driver_memory=env.get("THRIFT_DRIVER_MEMORY", "2g"),
         kafka_heap=env.get("KAFKA_HEAP", "512m"),
         start_timeout_s=float(env.get("LAKEHOUSE_START_TIMEOUT", "120")),
+        airflow_host=env.get("AIRFLOW_HOST", "127.0.0.1"),
+        airflow_port=_port(env, "AIRFLOW_PORT", 8080),
     )

@@ -34,7 +34,13 @@
         var('silver_lookback_hours') for late arrivals; the same bound on ingest_date.
     -#}
     {%- if is_incremental() -%}
-        {%- set since = 'timestampadd(hour, -' ~ var('silver_lookback_hours') ~ ', '
+        {#- It is inlined into SQL, and operators pass it (Airflow params, --vars): check it. -#}
+        {%- set lookback = var('silver_lookback_hours') | string | trim -%}
+        {%- if not lookback.isdigit() -%}
+            {{ exceptions.raise_compiler_error(
+                "var silver_lookback_hours must be a whole number of hours, got '" ~ lookback ~ "'") }}
+        {%- endif -%}
+        {%- set since = 'timestampadd(hour, -' ~ lookback ~ ', '
             ~ last_run_value(high_water_mark) ~ ')' -%}
         _ingested_at > {{ since }} and ingest_date >= to_date({{ since }})
     {%- else -%}

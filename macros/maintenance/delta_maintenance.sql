@@ -46,7 +46,7 @@
     {%- for node in maintained_models() -%}
         {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
         {%- if relation is not none -%}
-            {%- do run_query('vacuum ' ~ relation ~ ' retain ' ~ retain_hours ~ ' hours') -%}
+            {%- do run_query("vacuum " ~ relation ~ " retain " ~ (retain_hours | int) ~ " hours") -%}
             {{ log('vacuumed ' ~ relation ~ ' (retain ' ~ retain_hours ~ ' hours)', info=true) }}
         {%- endif -%}
     {%- endfor -%}

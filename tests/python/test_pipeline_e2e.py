@@ -83,7 +83,8 @@ def ingest(env: dict[str, str]) -> None:
 
 def table_rows(spark, env: dict[str, str], layer: str, table: str) -> dict[str, dict]:
     """A table read by path, every value as text (timestamps to the millisecond, UTC)."""
-    path = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / f"{SCHEMA}_{layer}.db" / table
+    schema = env["LAKEHOUSE_SCHEMA"]
+    path = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / f"{schema}_{layer}.db" / table
     frame = spark.read.format("delta").load(str(path))
     columns = []
     for field in frame.schema.fields:

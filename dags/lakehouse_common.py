@@ -1,0 +1,165 @@
+"""What the lakehouse DAGs share: paths, the dbt target, Cosmos configs, callbacks.
+
+Configuration comes from the environment, read once when a DAG file parses (no Variable or
+connection lookups there: a DAG file must parse fast and do no I/O beyond the manifest):
+
+| variable | default | meaning |
+| --- | --- | --- |
+| `LAKEHOUSE_PROJECT_DIR` | the folder above `dags/` | the dbt project and the data venv |
+| `AIRFLOW_VAR_LAKEHOUSE_DBT_TARGET`, then `DBT_TARGET` | `local` | the profiles.yml target |
+| `LAKEHOUSE_DBT_MANIFEST` | `<project>/target/manifest.json` | what Cosmos renders (`dbt parse`) |
+| `LAKEHOUSE_DATA_VENV` | `<project>/.venv` | dbt and the ingest job run from there |
+| `LAKEHOUSE_PIPELINE_SCHEDULE` | `*/15 * * * *` | the pipeline DAG's schedule |
+| `LAKEHOUSE_MAINTENANCE_SCHEDULE` | `@daily` | the maintenance DAG's schedule |
+| `LAKEHOUSE_DBT_RETRIES` | `2` | retries of the ingest and dbt model tasks (tests: none) |
+
+The `local` target runs Spark inside each dbt process with an embedded Derby metastore that
+admits one process at a time, so its tasks share the one-slot pool `lakehouse_spark_session`
+(`make airflow` creates it). The `thrift` target is the one for concurrent model tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(os.environ.get("LAKEHOUSE_PROJECT_DIR", Path(__file__).resolve().parents[1]))
+DATA_VENV = Path(os.environ.get("LAKEHOUSE_DATA_VENV", PROJECT_DIR / ".venv"))
+DBT_EXECUTABLE = DATA_VENV / "bin" / "dbt"
+DATA_PYTHON = DATA_VENV / "bin" / "python"
+PROFILES_YML = PROJECT_DIR / "profiles" / "profiles.yml"
+MANIFEST = Path(os.environ.get("LAKEHOUSE_DBT_MANIFEST", PROJECT_DIR / "target" / "manifest.json"))
+
+DBT_TARGET = (
+    os.environ.get("AIRFLOW_VAR_LAKEHOUSE_DBT_TARGET") or os.environ.get("DBT_TARGET") or "local"
+)
+# One JVM at a time may open the embedded metastore; see the module docstring.
+SPARK_SESSION_POOL = "lakehouse_spark_session"
+DBT_POOL = SPARK_SESSION_POOL if DBT_TARGET == "local" else "default_pool"
+RETRIES = int(os.environ.get("LAKEHOUSE_DBT_RETRIES", "2"))
+
+# The paths dbt, Spark and the ingest job agree on (as the Makefile sets them).
+RUNTIME_ENV = {
+    "LAKEHOUSE_STATE_DIR": os.environ.get("LAKEHOUSE_STATE_DIR", str(PROJECT_DIR / ".state")),
+    "LAKEHOUSE_JARS_DIR": os.environ.get("LAKEHOUSE_JARS_DIR", str(PROJECT_DIR / ".cache/jars")),
+    "DBT_PROFILES_DIR": str(PROFILES_YML.parent),
+    "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+}
+
+RETRY_ARGS: dict[str, Any] = {
+    "retries": RETRIES,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+log = logging.getLogger("lakehouse")
+
+PROBLEM_STATUSES = {"error", "fail", "runtime error"}
+
+
+def record_dbt_problems(project_dir: str, context: dict[str, Any], **_: Any) -> None:
+    """Cosmos callback (it runs after every dbt command, failed or not): keep what failed.
+
+    dbt's run_results.json names each failed model and test; the failure callback reports them.
+    """
+    results_file = Path(project_dir) / "target" / "run_results.json"
+    try:
+        results = json.loads(results_file.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return
+    problems = []
+    for result in results:
+        if result.get("status") in PROBLEM_STATUSES:
+            node = result.get("unique_id", "?")
+            detail = (result.get("message") or "").strip().splitlines()
+            problems.append(
+                f"{node} {result['status']}" + (f": {detail[0][:200]}" if detail else "")
+            )
+    if problems:
+        context["ti"].xcom_push(key="dbt_problems", value=problems)
+
+
+def failure_summary(context: dict[str, Any]) -> str:
+    """One line naming the task, the dbt node and what failed, for logs and alerts."""
+    ti = context.get("ti") or context.get("task_instance")
+    task_id = getattr(ti, "task_id", "?")
+    node = (getattr(context.get("task"), "extra_context", None) or {}).get("dbt_node_config", {})
+    exception = context.get("exception")
+    parts = [
+        f"lakehouse: {task_id} failed",
+        f"dag={getattr(ti, 'dag_id', '?')}",
+        f"run={getattr(ti, 'run_id', '?')}",
+        f"try={getattr(ti, 'try_number', '?')}",
+    ]
+    if node.get("unique_id"):
+        parts.append(f"dbt_node={node['unique_id']}")
+    problems = None
+    if ti is not None and node:
+        try:
+            problems = ti.xcom_pull(task_ids=task_id, key="dbt_problems")
+        except Exception:  # noqa: BLE001 - a summary must never fail the callback
+            problems = None
+    if problems:
+        parts.append("failed: " + "; ".join(problems))
+    elif exception is not None:
+        lines = str(exception).strip().splitlines()
+        parts.append(f"error: {lines[-1][:300] if lines else type(exception).__name__}")
+    return " | ".join(parts)
+
+
+def log_failure(context: dict[str, Any]) -> None:
+    log.error(failure_summary(context))
+
+
+def skip_unselected_nodes(context: dict[str, Any]) -> None:
+    """Cosmos tasks' pre_execute: run only the dbt nodes the run's `select` param picked.
+
+    The `plan` task resolves the selector with `dbt ls`; no selector (None) means all nodes.
+    """
+    from airflow.exceptions import AirflowSkipException
+
+    selected = context["ti"].xcom_pull(task_ids="plan")
+    if selected is None:
+        return
+    node = context["task"].extra_context.get("dbt_node_config", {}).get("unique_id")
+    if node not in selected:
+        raise AirflowSkipException(f"{node} is not in --select {context['params']['select']!r}")
+
+
+def gold_asset(model: str) -> Any:
+    """The Airflow asset a gold model publishes: schedule downstream DAGs on it."""
+    from airflow.sdk import Asset
+
+    return Asset(name=f"lakehouse.gold.{model}", uri=f"lakehouse://gold/{model}")
+
+
+def finish_dbt_graph(group: Any) -> None:
+    """What Cosmos does not set per node: no retries for tests, assets on gold models.
+
+    A failing test is a finding about the data, not a transient fault: retrying it would only
+    delay the alert. A gold model's asset is updated by its last task (its tests, when it has
+    any), so downstream DAGs see only data that passed its gates.
+    """
+    from airflow.sdk import TaskGroup
+
+    for unique_id, node_task in group.tasks_map.items():
+        tasks = (
+            list(node_task.children.values()) if isinstance(node_task, TaskGroup) else [node_task]
+        )
+        for task in tasks:
+            if type(task).__name__.startswith("DbtTest"):
+                task.retries = 0
+        node = group.dbt_graph.filtered_nodes[unique_id]
+        fqn = node.fqn or []
+        if node.resource_type.value == "model" and len(fqn) > 2 and fqn[1] == "gold":
+            last = next(
+                t for t in tasks if not (t.downstream_task_ids & {u.task_id for u in tasks})
+            )
+            last.outlets = [gold_asset(fqn[-1])]

@@ -1,0 +1,59 @@
+"""`lakehouse_maintenance`: daily Delta upkeep through the project's dbt run-operations.
+
+optimize (`OPTIMIZE`, with `ZORDER BY` the columns each model lists in `meta.zorder_by`: what
+gold is filtered by) -> vacuum (drops files older than `retain_hours`, default 7 days, so time
+travel keeps a week). See macros/maintenance/delta_maintenance.sql.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+import lakehouse_common as common
+from airflow.sdk import DAG, Param
+from cosmos import ProfileConfig
+from cosmos.operators.local import DbtRunOperationLocalOperator
+
+with DAG(
+    dag_id="lakehouse_maintenance",
+    description="OPTIMIZE (ZORDER BY) and VACUUM the Delta tables",
+    schedule=os.environ.get("LAKEHOUSE_MAINTENANCE_SCHEDULE", "@daily"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=4),
+    tags=["lakehouse"],
+    params={
+        "retain_hours": Param(
+            168, type="integer", minimum=168, description="VACUUM keeps files this recent"
+        ),
+    },
+    default_args={
+        "on_failure_callback": common.log_failure,
+        "pool": common.DBT_POOL,
+        **common.RETRY_ARGS,
+    },
+    doc_md=__doc__,
+) as dag:
+    dbt_args = {
+        "project_dir": str(common.PROJECT_DIR),
+        "profile_config": ProfileConfig(
+            profile_name="lakehouse",
+            target_name=common.DBT_TARGET,
+            profiles_yml_filepath=common.PROFILES_YML,
+        ),
+        "dbt_executable_path": str(common.DBT_EXECUTABLE),
+        "env": {**common.RUNTIME_ENV, "DBT_TARGET": common.DBT_TARGET},
+        "install_deps": False,
+    }
+    optimize = DbtRunOperationLocalOperator(
+        task_id="optimize", macro_name="optimize_tables", **dbt_args
+    )
+    vacuum = DbtRunOperationLocalOperator(
+        task_id="vacuum",
+        macro_name="vacuum_tables",
+        args={"retain_hours": "{{ params.retain_hours }}"},
+        **dbt_args,
+    )
+    optimize >> vacuum

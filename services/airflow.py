@@ -1,0 +1,156 @@
+"""A local Airflow (`airflow standalone`: scheduler, DAG processor, triggerer, API server/UI).
+
+It runs from the Airflow venv (.venv-airflow), keeps its home (SQLite metadata DB, logs,
+generated admin password) in `<state>/airflow`, reads this project's `dags/`, shows no
+example DAGs, and binds the UI to 127.0.0.1. Before it starts, the metadata DB is migrated and
+the one-slot pool the `local` dbt target needs (dags/lakehouse_common.py) is created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+from services.process import Service, ServiceError, require_free_port, wait_until_healthy
+from services.settings import PROJECT_DIR, Settings
+
+POOL = "lakehouse_spark_session"
+ADMIN = "admin"
+
+
+def airflow_bin() -> Path:
+    venv = Path(os.environ.get("LAKEHOUSE_AIRFLOW_VENV", PROJECT_DIR / ".venv-airflow"))
+    return venv / "bin" / "airflow"
+
+
+def home(settings: Settings) -> Path:
+    return settings.state_dir / "airflow"
+
+
+def service(settings: Settings) -> Service:
+    return Service(
+        name="airflow",
+        pid_file=settings.run_dir / "airflow.pid",
+        log_file=settings.logs_dir / "airflow.log",
+        marker="airflow standalone",
+    )
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """Airflow's configuration, as env vars (documented in the README's Airflow section)."""
+    airflow_home = home(settings)
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(airflow_home),
+        # `airflow standalone` starts its components as `airflow ...` from the PATH.
+        "PATH": f"{airflow_bin().parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+        "AIRFLOW__API__HOST": settings.airflow_host,
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": settings.airflow_url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url}/execution/",
+        # New and changed DAG files show up within seconds rather than minutes.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        # The machines this runs on reach no internet: no usage pings.
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "SCARF_ANALYTICS": "false",
+        # The paths dbt, Spark and the ingest job agree on (the DAG tasks inherit them).
+        "LAKEHOUSE_STATE_DIR": str(settings.state_dir),
+        "LAKEHOUSE_JARS_DIR": str(settings.jars_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get(
+            "KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap
+        ),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
+        "NO_PROXY": "*",
+    }
+
+
+def run_cli(settings: Settings, *args: str) -> str:
+    done = subprocess.run(
+        [str(airflow_bin()), *args],
+        env=environment(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ServiceError(f"`airflow {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def prepare(settings: Settings) -> None:
+    """Migrate the metadata DB and create the pool; both are idempotent."""
+    if not airflow_bin().exists():
+        raise ServiceError(f"no Airflow at {airflow_bin()}: run `make setup` first")
+    home(settings).mkdir(parents=True, exist_ok=True)
+    run_cli(settings, "db", "migrate")
+    run_cli(
+        settings, "pools", "set", POOL, "1",
+        "the local dbt target: one Spark session may open the embedded metastore at a time",
+    )  # fmt: skip
+
+
+def password(settings: Settings) -> str:
+    try:
+        passwords = json.loads(
+            (home(settings) / "simple_auth_manager_passwords.json.generated").read_text()
+        )
+    except (FileNotFoundError, ValueError):
+        return "(not generated yet)"
+    return passwords.get(ADMIN, "(not generated yet)")
+
+
+def _healthy(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(
+            f"{settings.airflow_url}/api/v2/monitor/health", timeout=2
+        ) as resp:
+            health = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    return all(
+        health.get(part, {}).get("status") == "healthy"
+        for part in ("metadatabase", "scheduler", "dag_processor")
+    )
+
+
+def up(settings: Settings) -> str:
+    svc = service(settings)
+    pid = svc.running_pid()
+    login = f"{settings.airflow_url} (login {ADMIN} / {password(settings)})"
+    if pid is not None:
+        return f"airflow already running (pid {pid}) on {login}"
+    require_free_port(settings.airflow_host, settings.airflow_port, "Airflow", "AIRFLOW_PORT")
+    prepare(settings)
+    pid = svc.start([str(airflow_bin()), "standalone"], environment(settings), home(settings))
+    wait_until_healthy(svc, pid, lambda: _healthy(settings), max(settings.start_timeout_s, 180))
+    return (
+        f"airflow up (pid {pid}) on {settings.airflow_url} (login {ADMIN} / {password(settings)}), "
+        f"log {svc.log_file}"
+    )
+
+
+def down(settings: Settings) -> str:
+    return "airflow stopped" if service(settings).stop() else "airflow was not running"
+
+
+def main(argv: list[str]) -> None:
+    """`python -m services.airflow <airflow args>`: the Airflow CLI on this project's home."""
+    from services import settings as settings_module
+
+    conf = settings_module.load()
+    prepare(conf)
+    os.execve(airflow_bin(), [str(airflow_bin()), *argv], environment(conf))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,0 +1,256 @@
+"""`python -m services.status [--json]` (`make status`): where the pipeline stands, without Spark.
+
+- Services: which of Kafka, the Thrift server and Airflow run here, with their PIDs.
+- Kafka: per topic and partition, the broker's latest offset, the offset the bronze job's
+  checkpoint has committed, and the lag between them; the dead-letter topics' message counts.
+- Tables: rows, Delta version and last commit time of bronze and every silver, gold and
+  reference table, read from the Delta logs (delta-rs), so no JVM starts.
+- Freshness: the newest `_ingested_at` in bronze, from the Delta file statistics.
+- dbt: the last run's command, time and results per status, and what failed
+  (`target/run_results.json`, or `DBT_TARGET_PATH`).
+
+It answers in a second or two; a broker that does not answer within 5 s is reported, not waited
+for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ingest import config as ingest_config
+from services import settings as service_settings
+from services.settings import PROJECT_DIR
+
+KAFKA_TIMEOUT_S = 5.0
+UPKEEP = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "ADD CONSTRAINT"}
+
+
+def checkpoint_offsets(checkpoint: Path) -> dict[str, dict[str, int]]:
+    """The end offsets of the last committed micro-batch: what bronze holds, per partition."""
+    commits = [int(p.name) for p in (checkpoint / "commits").glob("*") if p.name.isdigit()]
+    if not commits:
+        return {}
+    lines = (checkpoint / "offsets" / str(max(commits))).read_text().splitlines()
+    # v1, the batch metadata, then one JSON line per source: {"topic": {"partition": offset}}.
+    offsets: dict[str, dict[str, int]] = {}
+    for line in lines[2:]:
+        if line.strip().startswith("{"):
+            offsets.update(json.loads(line))
+    return offsets
+
+
+def kafka_status(conf: ingest_config.IngestConfig) -> dict[str, Any]:
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer(
+        {
+            **conf.client_conf(),
+            "group.id": "lakehouse-status",
+            "enable.auto.commit": False,
+            "socket.timeout.ms": int(KAFKA_TIMEOUT_S * 1000),
+        }
+    )
+    try:
+        try:
+            topics = consumer.list_topics(timeout=KAFKA_TIMEOUT_S).topics
+        except KafkaException as exc:
+            return {
+                "error": f"Kafka at {conf.bootstrap_servers} did not answer: {exc.args[0].str()}"
+            }
+        done = checkpoint_offsets(Path(conf.checkpoint_path))
+        sources: dict[str, Any] = {}
+        dead_letters: dict[str, int] = {}
+        for topic in conf.topic_names:
+            if topic not in topics:
+                sources[topic] = {"error": "no such topic"}
+                continue
+            partitions = {}
+            for partition in sorted(topics[topic].partitions):
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=KAFKA_TIMEOUT_S
+                )
+                reached = done.get(topic, {}).get(str(partition))
+                partitions[str(partition)] = {
+                    "latest": high,
+                    "bronze": reached,
+                    "lag": high - (reached if reached is not None else low),
+                }
+            sources[topic] = partitions
+            dlq = conf.dead_letter_topic(topic)
+            if dlq in topics:
+                dead_letters[dlq] = sum(
+                    high - low
+                    for low, high in (
+                        consumer.get_watermark_offsets(
+                            TopicPartition(dlq, p), timeout=KAFKA_TIMEOUT_S
+                        )
+                        for p in topics[dlq].partitions
+                    )
+                )
+        return {
+            "bootstrap_servers": conf.bootstrap_servers,
+            "topics": sources,
+            "total_lag": sum(
+                p["lag"] for t in sources.values() if "error" not in t for p in t.values()
+            ),
+            "dead_letters": dead_letters,
+        }
+    finally:
+        consumer.close()
+
+
+def table_status(path: Path, freshness_column: str | None = None) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(path))
+    actions = pa.table(table.get_add_actions(flatten=True))
+    history = table.history(20)
+    # OPTIMIZE and VACUUM rewrite or delete files, but the rows stay what they were.
+    changes = [h for h in history if h.get("operation") not in UPKEEP] or history[-1:]
+    status: dict[str, Any] = {
+        "rows": int(pc.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0,
+        "files": actions.num_rows,
+        "version": table.version(),
+        "last_update_at": _iso_ms(changes[0].get("timestamp")),
+        "last_update": changes[0].get("operation"),
+    }
+    column = f"max.{freshness_column}"
+    if freshness_column and actions.num_rows and column in actions.column_names:
+        newest = pc.max(actions.column(column)).as_py()
+        status["newest_" + freshness_column.lstrip("_")] = newest.isoformat() if newest else None
+    return status
+
+
+def tables_status(state_dir: Path, bronze_path: Path, schema: str) -> dict[str, Any]:
+    tables: dict[str, Any] = {}
+    if (bronze_path / "_delta_log").is_dir():
+        tables["bronze.kafka_events"] = table_status(bronze_path, "_ingested_at")
+    else:
+        tables["bronze.kafka_events"] = {"error": f"no Delta table at {bronze_path} yet"}
+    for database in sorted((state_dir / "warehouse").glob(f"{schema}_*.db")):
+        layer = database.name[len(schema) + 1 : -len(".db")]
+        for path in sorted(p for p in database.iterdir() if (p / "_delta_log").is_dir()):
+            tables[f"{layer}.{path.name}"] = table_status(path)
+    return tables
+
+
+def dbt_status(target_dir: Path) -> dict[str, Any]:
+    results_file = target_dir / "run_results.json"
+    if not results_file.exists():
+        return {"error": f"no {results_file}: dbt has not run here yet"}
+    results = json.loads(results_file.read_text())
+    counts: dict[str, int] = {}
+    failed = []
+    for result in results.get("results", []):
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+        if result["status"] in ("error", "fail"):
+            failed.append(f"{result['unique_id']} {result['status']}")
+    return {
+        "command": " ".join(results.get("args", {}).get("invocation_command", "").split()[:6])
+        or results.get("args", {}).get("which"),
+        "finished_at": results.get("metadata", {}).get("generated_at"),
+        "elapsed_s": round(results.get("elapsed_time", 0.0), 1),
+        "results": counts,
+        "failed": failed,
+    }
+
+
+def _iso_ms(epoch_ms: int | None) -> str | None:
+    if epoch_ms is None:
+        return None
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    stack = service_settings.load(env)
+    conf = ingest_config.load(env)
+    schema = env.get("LAKEHOUSE_SCHEMA", "lakehouse")
+    target_dir = Path(env.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
+    tables = tables_status(stack.state_dir, Path(conf.bronze_path), schema)
+    bronze = tables.get("bronze.kafka_events", {})
+    from services.__main__ import SERVICES
+
+    return {
+        "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "services": {
+            name: module.service(stack).running_pid() for name, module in SERVICES.items()
+        },
+        "kafka": kafka_status(conf),
+        "tables": tables,
+        "freshness": {"bronze_newest_ingested_at": bronze.get("newest_ingested_at")},
+        "quarantine_rows": tables.get("silver.quarantine", {}).get("rows"),
+        "dbt_last_run": dbt_status(target_dir),
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"lakehouse status at {report['collected_at']}", "", "Services"]
+    for name, pid in report["services"].items():
+        lines.append(f"  {name}: " + (f"running (pid {pid})" if pid else "stopped"))
+    lines += ["", "Kafka -> bronze"]
+    kafka = report["kafka"]
+    if "error" in kafka:
+        lines.append(f"  {kafka['error']}")
+    else:
+        lines.append(f"  {'topic':<28} {'part':>4} {'latest':>12} {'bronze':>12} {'lag':>10}")
+        for topic, partitions in kafka["topics"].items():
+            if "error" in partitions:
+                lines.append(f"  {topic:<28} {partitions['error']}")
+                continue
+            for partition, p in partitions.items():
+                reached = "-" if p["bronze"] is None else f"{p['bronze']:,}"
+                lines.append(
+                    f"  {topic:<28} {partition:>4} {p['latest']:>12,} {reached:>12} {p['lag']:>10,}"
+                )
+        lines.append(f"  total lag {kafka['total_lag']:,}")
+        for topic, count in kafka["dead_letters"].items():
+            lines.append(f"  dead letters in {topic}: {count:,}")
+    lines += ["", "Tables"]
+    lines.append(f"  {'table':<28} {'rows':>12} {'version':>8}  last update")
+    for name, t in report["tables"].items():
+        if "error" in t:
+            lines.append(f"  {name:<28} {t['error']}")
+        else:
+            lines.append(
+                f"  {name:<28} {t['rows']:>12,} {t['version']:>8}  "
+                f"{t['last_update_at']} ({t['last_update']})"
+            )
+    newest = report["freshness"]["bronze_newest_ingested_at"]
+    lines += ["", f"Freshness: newest bronze record ingested at {newest or '-'}"]
+    quarantined = report["quarantine_rows"]
+    lines.append(f"Quarantined rows: {'-' if quarantined is None else f'{quarantined:,}'}")
+    run = report["dbt_last_run"]
+    lines += ["", "Last dbt run"]
+    if "error" in run:
+        lines.append(f"  {run['error']}")
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(run["results"].items()))
+        lines.append(f"  {run['command']} at {run['finished_at']} in {run['elapsed_s']}s: {counts}")
+        lines += [f"  failed: {f}" for f in run["failed"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.status", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    try:
+        report = collect()
+    except ingest_config.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""With the Airflow venv's Python: `dag_probe.py <dags folder> <out.json>` loads the DAGs as
+Airflow does and writes what it found as JSON.
+
+test_dags.py (in the data venv, where dbt lives) compares it with dbt's manifest. Written:
+import errors, each file's parse time as the DagBag measured it, and per DAG its tasks (class,
+upstream and downstream ids, pool, retries, outlets, the dbt node a Cosmos task runs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def main(dags_folder: str, out: str) -> None:
+    # What Airflow's DAG processor has imported before it parses a file.
+    import airflow.sdk  # noqa: F401
+    from airflow.dag_processing.dagbag import DagBag
+
+    sys.path.insert(0, str(Path(dags_folder).resolve()))  # as Airflow does for its dags folder
+    started = time.monotonic()
+    bag = DagBag(dag_folder=dags_folder, safe_mode=False)
+    report = {
+        "seconds": time.monotonic() - started,
+        "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+        "file_seconds": {
+            Path(stat.file).name: stat.duration.total_seconds()
+            if hasattr(stat.duration, "total_seconds")
+            else float(stat.duration)
+            for stat in bag.dagbag_stats
+        },
+        "dags": {},
+    }
+    for dag_id, dag in bag.dags.items():
+        dag.check_cycle() if hasattr(dag, "check_cycle") else None
+        tasks = {}
+        for task in dag.tasks:
+            node = (getattr(task, "extra_context", None) or {}).get("dbt_node_config", {})
+            tasks[task.task_id] = {
+                "class": type(task).__name__,
+                "upstream": sorted(task.upstream_task_ids),
+                "downstream": sorted(task.downstream_task_ids),
+                "pool": task.pool,
+                "retries": task.retries,
+                "trigger_rule": str(task.trigger_rule),
+                "outlets": [getattr(o, "uri", str(o)) for o in task.outlets],
+                "dbt_node": node.get("unique_id"),
+            }
+        report["dags"][dag_id] = {
+            "schedule": str(getattr(dag, "schedule", None)),
+            "max_active_runs": dag.max_active_runs,
+            "catchup": dag.catchup,
+            "params": sorted(dag.params.keys()),
+            "tasks": tasks,
+        }
+    # A file, not stdout: Airflow logs to stdout.
+    Path(out).write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,333 @@
+"""The Airflow DAGs: they load as Airflow loads them, the rendered graph is dbt's graph, and real
+runs (`airflow dags test` on the real broker and Spark) move events to gold, change nothing when
+nothing arrived, reprocess from bronze on params, and stop at a failing data-quality test.
+
+Airflow lives in its own venv (.venv-airflow): these tests drive it through subprocesses, and
+read the DAGs through tests/python/dag_probe.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import uuid
+from datetime import timedelta
+
+import pytest
+from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services
+from test_pipeline_e2e import assert_gold_matches, expected_gold, publish_part, table_rows
+
+from ingest import config as ingest_config
+from ingest.generator import Trouble, generate
+from ingest.kafka_client import idempotent_producer, publish
+
+AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
+DAGS = PROJECT_DIR / "dags"
+PIPELINE = "lakehouse_pipeline"
+TABLES = [
+    ("silver", "orders"),
+    ("silver", "payments"),
+    ("silver", "order_items"),
+    ("silver", "quarantine"),
+    ("gold", "fct_orders"),
+    ("gold", "daily_revenue"),
+    ("gold", "dim_customers"),
+]
+GOLD_RUN_TASKS = ["dbt.fct_orders.run", "dbt.dim_customers.run", "dbt.daily_revenue.run"]
+
+
+def load_common():
+    spec = importlib.util.spec_from_file_location("lakehouse_common", DAGS / "lakehouse_common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> dict:
+    """A fresh `dbt parse` of the project (what `make setup` gives Cosmos)."""
+    target = tmp_path_factory.mktemp("dbt-parse")
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(target / "logs"),
+    }
+    ok(run([str(VENV_BIN / "dbt"), "parse", "--quiet"], env))
+    return {"path": target / "manifest.json", **json.loads((target / "manifest.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def probe(manifest, tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("airflow-probe")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "LAKEHOUSE_DBT_MANIFEST": str(manifest["path"]),
+        "LAKEHOUSE_STATE_DIR": str(home / "state"),
+    }
+    out = home / "probe.json"
+    ok(
+        run(
+            [
+                str(AIRFLOW_PYTHON),
+                str(PROJECT_DIR / "tests/python/dag_probe.py"),
+                str(DAGS),
+                str(out),
+            ],
+            env,
+        )
+    )
+    return json.loads(out.read_text())
+
+
+# --- the DAG files ----------------------------------------------------------------------------
+
+
+def test_every_dag_file_imports_without_errors_and_parses_in_under_a_second(probe) -> None:
+    assert probe["import_errors"] == {}
+    assert set(probe["dags"]) == {PIPELINE, "lakehouse_maintenance"}
+    slow = {name: s for name, s in probe["file_seconds"].items() if s >= 1.0}
+    assert not slow, f"DAG files that parse in 1 s or more: {slow}"
+
+
+def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(probe) -> None:
+    dag = probe["dags"][PIPELINE]
+    assert dag["max_active_runs"] == 1 and dag["catchup"] is False
+    assert "*/15 * * * *" in dag["schedule"]
+    assert set(dag["params"]) == {"run_ingest", "full_refresh", "select", "silver_lookback_hours"}
+    tasks = dag["tasks"]
+    assert tasks["readiness"]["downstream"] == ["ingest"]
+    assert tasks["ingest"]["downstream"] == ["source_freshness"]
+    assert tasks["source_freshness"]["downstream"] == ["plan"]
+    assert tasks["ingest"]["retries"] == 2
+    # Local target: dbt tasks share the one-slot pool; tests are gates and are not retried.
+    dbt_tasks = {k: v for k, v in tasks.items() if k.startswith("dbt.")}
+    assert {v["pool"] for v in dbt_tasks.values()} == {"lakehouse_spark_session"}
+    assert all(v["retries"] == 0 for k, v in dbt_tasks.items() if k.endswith(".test"))
+    assert all(v["retries"] == 2 for k, v in dbt_tasks.items() if k.endswith((".run", ".seed")))
+
+
+def test_the_rendered_graph_mirrors_the_dbt_graph(probe, manifest) -> None:
+    tasks = probe["dags"][PIPELINE]["tasks"]
+    nodes = {
+        uid: node
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed") and node["package_name"] == "lakehouse"
+    }
+    tested = {
+        parent
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in ("test", "unit_test")
+        for parent in node["depends_on"].get("nodes", [])
+    }
+
+    def main_task(uid: str) -> str:
+        kind = "seed" if nodes[uid]["resource_type"] == "seed" else "run"
+        return f"dbt.{nodes[uid]['name']}.{kind}"
+
+    def last_task(uid: str) -> str:
+        return f"dbt.{nodes[uid]['name']}.test" if uid in tested else main_task(uid)
+
+    for uid, node in nodes.items():
+        assert tasks[main_task(uid)]["dbt_node"] == uid
+        if uid in tested:  # its tests right after it
+            assert tasks[main_task(uid)]["downstream"] == [last_task(uid)]
+        parents = {p for p in node["depends_on"].get("nodes", []) if p in nodes}
+        upstream = set(tasks[main_task(uid)]["upstream"])
+        assert upstream == {last_task(p) for p in parents} or (
+            not parents and upstream == {"plan"}
+        ), f"{uid}: upstream {upstream}, dbt parents {parents}"
+    rendered = {k for k in tasks if k.startswith("dbt.")}
+    assert rendered == {main_task(u) for u in nodes} | {last_task(u) for u in nodes}
+
+
+def test_gold_models_publish_assets_once_their_tests_pass(probe) -> None:
+    tasks = probe["dags"][PIPELINE]["tasks"]
+    with_outlets = {k: v["outlets"] for k, v in tasks.items() if v["outlets"]}
+    assert with_outlets == {
+        f"dbt.{m}.test": [f"lakehouse://gold/{m}"]
+        for m in ("fct_orders", "dim_customers", "daily_revenue")
+    }
+
+
+def test_the_maintenance_dag_optimizes_then_vacuums(probe) -> None:
+    tasks = probe["dags"]["lakehouse_maintenance"]["tasks"]
+    assert tasks["optimize"]["downstream"] == ["vacuum"]
+    assert {t["class"] for t in tasks.values()} == {"DbtRunOperationLocalOperator"}
+
+
+def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> None:
+    common = load_common()
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "run_results.json").write_text(
+        json.dumps({
+            "results": [
+                {"unique_id": "test.lakehouse.not_null_orders_order_id.1", "status": "pass"},
+                {"unique_id": "test.lakehouse.matches_items_total_orders.2", "status": "fail",
+                 "message": "Got 3 results, configured to fail if != 0"},
+            ]
+        })
+    )  # fmt: skip
+
+    class TaskInstance:
+        task_id, dag_id, run_id, try_number = "dbt.orders.test", PIPELINE, "manual__1", 1
+
+        def __init__(self) -> None:
+            self.pushed: dict = {}
+
+        def xcom_push(self, key, value):
+            self.pushed[key] = value
+
+        def xcom_pull(self, task_ids, key):
+            return self.pushed.get(key)
+
+    class Task:
+        def __init__(self) -> None:
+            self.extra_context = {"dbt_node_config": {"unique_id": "model.lakehouse.orders"}}
+
+    ti = TaskInstance()
+    context = {"ti": ti, "task": Task(), "exception": RuntimeError("dbt command failed")}
+    common.record_dbt_problems(str(tmp_path), context=context)
+    line = common.failure_summary(context)
+    assert "\n" not in line
+    assert "dbt.orders.test failed" in line and "model.lakehouse.orders" in line
+    assert "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results" in line
+    assert "not_null" not in line
+
+
+# --- real runs --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dag_env(kafka_env, manifest, tmp_path_factory):
+    """A private warehouse, topics and Thrift server; Airflow's home in the state folder.
+
+    The runs use the `thrift` target: the same graph, but a task does not start a JVM of its
+    own (about 25 s each on the `local` target), which keeps these runs affordable.
+    """
+    base = tmp_path_factory.mktemp("dags")
+    env = {
+        key: value
+        for key, value in kafka_env.items()
+        if key not in ("DBT_TARGET_PATH", "DBT_LOG_PATH")  # Cosmos reads its run's target/
+    }
+    env.update({
+        "LAKEHOUSE_STATE_DIR": str(base / "state"),
+        "THRIFT_PORT": str(free_port()),
+        "AIRFLOW_PORT": str(free_port()),
+        "LAKEHOUSE_TOPIC_SUFFIX": f".dag{uuid.uuid4().hex[:6]}",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
+        "LAKEHOUSE_SCHEMA": "dag",
+        "DBT_TARGET": "thrift",
+        "LAKEHOUSE_DBT_RETRIES": "0",
+        "LAKEHOUSE_DBT_MANIFEST": str(manifest["path"]),
+    })  # fmt: skip
+    ok(services(env, "up", "thrift"))
+    try:
+        yield env
+    finally:
+        services(env, "down", "thrift")
+
+
+def airflow(env: dict[str, str], *args: str, timeout: float = 1800):
+    return run([sys.executable, "-m", "services.airflow", *args], env, timeout=timeout)
+
+
+def cli_json(result) -> list[dict]:
+    """The JSON an Airflow CLI command printed (log lines may come before it)."""
+    lines = [line for line in ok(result).splitlines() if line.startswith(("[{", "[]"))]
+    assert lines, f"no JSON in the output of {result.args}:\n{result.stdout}"
+    return json.loads(lines[-1])
+
+
+def dag_run(env: dict[str, str], conf: dict | None = None) -> tuple[int, str, dict[str, str]]:
+    """One `airflow dags test` run: its exit code, output and the state of every task."""
+    args = ["dags", "test", PIPELINE] + (["--conf", json.dumps(conf)] if conf else [])
+    result = airflow(env, *args)
+    runs = cli_json(airflow(env, "dags", "list-runs", PIPELINE, "-o", "json"))
+    latest = max(runs, key=lambda r: r["start_date"])
+    states = cli_json(
+        airflow(env, "tasks", "states-for-dag-run", PIPELINE, latest["run_id"], "-o", "json")
+    )
+    return (
+        result.returncode,
+        result.stdout + result.stderr,
+        {s["task_id"]: s["state"] for s in states},
+    )
+
+
+@pytest.fixture(scope="module")
+def messages():
+    trouble = Trouble(
+        duplicate_rate=0.1, late_rate=0.2, max_lateness=timedelta(hours=6), malformed_rate=0.02
+    )
+    generated, _ = generate(120, seed=55, span=timedelta(hours=12), trouble=trouble)
+    return generated
+
+
+@pytest.mark.slow
+def test_a_dag_run_takes_produced_events_to_gold(dag_env, messages, spark) -> None:
+    publish_part(dag_env, messages)
+    code, output, states = dag_run(dag_env)
+    assert code == 0, output[-5000:]
+    assert set(states.values()) == {"success"}, states
+    assert_gold_matches(spark, dag_env, expected_gold(messages))
+
+
+@pytest.mark.slow
+def test_a_second_run_with_no_new_events_succeeds_and_changes_nothing(dag_env, spark) -> None:
+    before = {t: table_rows(spark, dag_env, *t) for t in TABLES}
+    code, output, states = dag_run(dag_env)
+    assert code == 0, output[-5000:]
+    assert set(states.values()) == {"success"}, states
+    for t in TABLES:
+        assert table_rows(spark, dag_env, *t) == before[t], f"{t} changed"
+
+
+@pytest.mark.slow
+def test_params_reprocess_gold_from_bronze_without_kafka(dag_env, messages, spark) -> None:
+    code, output, states = dag_run(
+        dag_env, {"run_ingest": False, "full_refresh": True, "select": "path:models/gold"}
+    )
+    assert code == 0, output[-5000:]
+    assert {states[t] for t in ("readiness", "ingest", "source_freshness")} == {"skipped"}
+    assert states["dbt.orders.run"] == "skipped" and states["dbt.currencies.seed"] == "skipped"
+    assert {states[t] for t in GOLD_RUN_TASKS} == {"success"}
+    assert "--full-refresh" in output
+    assert_gold_matches(spark, dag_env, expected_gold(messages))
+
+
+@pytest.mark.slow
+def test_a_failing_quality_test_fails_its_task_and_gold_does_not_run(
+    dag_env, messages, spark
+) -> None:
+    gold_before = {
+        t: table_rows(spark, dag_env, "gold", t) for t in ("fct_orders", "dim_customers")
+    }
+    # Totals that disagree with their items: well-formed, so only silver's test can see it.
+    template = next(
+        json.loads(m.value) for m in messages if m.kind == "valid" and m.contract == "orders"
+    )
+    bad = [
+        {**template, "event_id": str(uuid.uuid4()), "order_id": f"bad-{n}", "order_total": 1.0}
+        for n in range(3)
+    ]
+    conf = ingest_config.load(dag_env)
+    publish(
+        idempotent_producer(conf.bootstrap_servers),
+        f"orders{conf.topic_suffix}",
+        ((e["order_id"], json.dumps(e)) for e in bad),
+    )
+    code, output, states = dag_run(dag_env)
+    assert code != 0
+    assert states["dbt.orders.run"] == "success"
+    assert states["dbt.orders.test"] == "failed"
+    assert {states[t] for t in GOLD_RUN_TASKS} == {"upstream_failed"}
+    summary = [line for line in output.splitlines() if "lakehouse: dbt.orders.test failed" in line]
+    assert summary and "matches_items_total_orders_order_total" in summary[0], output[-5000:]
+    for table, before in gold_before.items():
+        assert table_rows(spark, dag_env, "gold", table) == before, f"{table} changed"
