@@ -179,6 +179,13 @@ demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report,
 	@$(DBT) --quiet run-operation pipeline_report
 	@echo "demo: done. Manifests in $(LAKEHOUSE_STATE_DIR)/demo/. Kafka is still up: \`make down\` stops it."
 
+# --- benchmarks --------------------------------------------------------------------------
+
+.PHONY: bench
+bench: setup ## benchmarks on private stacks -> bench/results/*.json (BENCH_EVENTS=1000000 for ingest)
+	@$(PY) bench/ingest_throughput.py
+	@$(PY) bench/dbt_overhead.py
+
 # --- cleaning ----------------------------------------------------------------------------
 
 .PHONY: clean

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
@@ -60,8 +61,24 @@ class IngestError(RuntimeError):
 # --- before the stream: fail fast and clearly ------------------------------------------------
 
 
+def check_writable(what: str, path: str, setting: str) -> None:
+    """A local path (no URI scheme) must be creatable and writable before Spark starts."""
+    if "://" in path and not path.startswith("file://"):
+        return  # object stores and HDFS: Spark reports their errors itself
+    target = Path(path.removeprefix("file://"))
+    existing = next((p for p in (target, *target.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        problem = "is not a folder" if existing and not existing.is_dir() else "is not writable"
+        raise IngestError(
+            f"cannot write the {what} at {target}: {existing} {problem}. "
+            f"Fix {setting} or LAKEHOUSE_STATE_DIR."
+        )
+
+
 def preflight(conf: ingest_config.IngestConfig) -> list[str]:
-    """The source topics, after checking the broker answers and they exist."""
+    """The source topics, after checking the paths and that the broker answers and has them."""
+    check_writable("bronze table", conf.bronze_path, "LAKEHOUSE_BRONZE_PATH")
+    check_writable("checkpoint", conf.checkpoint_path, "LAKEHOUSE_BRONZE_CHECKPOINT")
     admin = AdminClient(conf.client_conf())
     try:
         existing = set(admin.list_topics(timeout=conf.kafka_timeout_s).topics)

@@ -11,7 +11,9 @@
     - with `keep_least` / `keep_greatest`: columns that always take the least /
       greatest of the stored and incoming values, whichever row is newer (e.g. placed_at, the
       earliest event ever seen: a late order_placed still sets it);
-    - keeps dbt-spark's merge_update_columns, merge_exclude_columns and incremental_predicates.
+    - keeps dbt-spark's merge_update_columns, merge_exclude_columns and incremental_predicates;
+    - with `order_by`, drops incoming rows that would change nothing before Delta sees them, so
+      a batch of old news (silver re-reads a lookback window) rewrites no files.
     Without order_by it behaves like the stock merge, with null-safe keys.
 
     lakehouse_merge_sql builds the statement from plain arguments (no dbt context), so
@@ -78,20 +80,40 @@
         {%- do predicates.append('false') -%}
     {%- endif -%}
 
+    {%- set newer -%}
+        struct({% for c in order_by %}dbt_internal_source.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+            > struct({% for c in order_by %}dbt_internal_dest.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+    {%- endset -%}
+    {%- set moves = [] -%}
+    {%- for column in keep_least -%}
+        {%- do moves.append('dbt_internal_source.' ~ column ~ ' < dbt_internal_dest.' ~ column) -%}
+    {%- endfor -%}
+    {%- for column in keep_greatest -%}
+        {%- do moves.append('dbt_internal_source.' ~ column ~ ' > dbt_internal_dest.' ~ column) -%}
+    {%- endfor %}
+
     merge into {{ target }} as dbt_internal_dest
     using (
         {%- if order_by and keys %}
-        select * except (dbt_merge_recency)
+        {#- Only rows that will insert or update: Delta rewrites every file holding a matched
+            row, even when no clause fires (a re-read lookback window would rewrite them all). #}
+        select dbt_internal_source.*
         from (
-            select
-                *,
-                row_number() over (
-                    partition by {{ keys | join(', ') }}
-                    order by {% for column in order_by %}{{ column }} desc{{ ', ' if not loop.last }}{% endfor %}
-                ) as dbt_merge_recency
-            from {{ source }}
-        )
-        where dbt_merge_recency = 1
+            select * except (dbt_merge_recency)
+            from (
+                select
+                    *,
+                    row_number() over (
+                        partition by {{ keys | join(', ') }}
+                        order by {% for column in order_by %}{{ column }} desc{{ ', ' if not loop.last }}{% endfor %}
+                    ) as dbt_merge_recency
+                from {{ source }}
+            )
+            where dbt_merge_recency = 1
+        ) as dbt_internal_source
+        left anti join {{ target }} as dbt_internal_dest
+            on {{ predicates | join('\n            and ') }}
+            and not coalesce({{ newer }}{% for move in moves %} or {{ move }}{% endfor %}, false)
         {%- else %}
         select * from {{ source }}
         {%- endif %}
@@ -100,8 +122,7 @@
 
     when matched
         {%- if order_by %}
-        and struct({% for c in order_by %}dbt_internal_source.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
-            > struct({% for c in order_by %}dbt_internal_dest.{{ c }}{{ ', ' if not loop.last }}{% endfor %})
+        and {{ newer }}
         {%- endif %}
         then update set
         {%- for column in update_columns %}
@@ -116,14 +137,7 @@
 
     {%- if order_by and kept %}
     {#- An older version still moves the kept columns (a late first event, a later ingest). #}
-    when matched and (
-        {%- for column in keep_least %}
-        dbt_internal_source.{{ column }} < dbt_internal_dest.{{ column }}{{ ' or' if not loop.last or keep_greatest }}
-        {%- endfor %}
-        {%- for column in keep_greatest %}
-        dbt_internal_source.{{ column }} > dbt_internal_dest.{{ column }}{{ ' or' if not loop.last }}
-        {%- endfor %}
-    )
+    when matched and ({{ moves | join(' or ') }})
         then update set
         {%- for column in kept %}
             {%- if column in keep_least %}

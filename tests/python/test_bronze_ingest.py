@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -177,25 +178,67 @@ def _wait_for_commits(table: Path, commits: int, proc: subprocess.Popen, timeout
     pytest.fail(f"fewer than {commits} Delta commits in {table} after {timeout}s")
 
 
-def test_sigkill_mid_backlog_then_restart_loses_and_doubles_nothing(
+def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
     ingest_env, spark, tmp_path
 ) -> None:
-    env = {**ingest_env, "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "15000"}
+    env = {**ingest_env, "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "10000"}
     produced = produce(
         env, tmp_path, "--orders", "25000", "--seed", "31", "--duplicate-rate", "0.05"
     )
     assert produced["messages"] > 140_000
     table = Path(env["LAKEHOUSE_BRONZE_PATH"])
+    rng = random.Random(31)
     log = (tmp_path / "continuous.log").open("w")
-    for kill, commits in enumerate((3, 5), start=1):  # version 0 is the table's creation
+    commits = 1  # version 0 is the table's creation
+    for _ in range(5):
+        # Each run gets a batch or two in, then dies at a random point: between batches,
+        # inside the Delta write, or while dead letters are published.
         job = start_continuous(env, log)
+        commits += rng.choice((1, 2))
         _wait_for_commits(table, commits, job, timeout=240)
-        time.sleep(0.3 * kill)  # land inside the next batch
+        time.sleep(rng.uniform(0.0, 1.5))
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
+        commits = len(list((table / "_delta_log").glob("*.json")))
     landed_before_restart = read_bronze(spark, env).count()
     assert 0 < landed_before_restart < produced["messages"], "the kills must hit mid-backlog"
 
+    ok(bronze(env))
+    rows = read_bronze(spark, env)
+    assert rows.count() == produced["messages"]
+    assert rows.select("topic", "partition", "offset").distinct().count() == produced["messages"]
+
+
+def test_a_broker_restart_during_ingest_loses_and_doubles_nothing(
+    ingest_env, spark, tmp_path
+) -> None:
+    env = {**ingest_env, "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "5000"}
+    produced = produce(env, tmp_path, "--orders", "8000", "--seed", "37")
+    table = Path(env["LAKEHOUSE_BRONZE_PATH"])
+    log_file = tmp_path / "continuous.log"
+    job = start_continuous(env, log_file.open("w"))
+    try:
+        _wait_for_commits(table, 3, job, timeout=240)
+        ok(services(env, "down", "kafka"))  # the session's broker: its data survives
+        time.sleep(5)
+        ok(services(env, "up", "kafka"))
+        # The job either rides the outage out or fails clearly (exit 1, the error logged).
+        deadline = time.monotonic() + 240
+        while job.poll() is None and time.monotonic() < deadline:
+            if read_bronze(spark, env).count() == produced["messages"]:
+                break
+            time.sleep(2)
+        if job.poll() is None:
+            job.send_signal(signal.SIGTERM)
+            job.wait(60)
+        else:
+            assert job.returncode == 1, log_file.read_text()[-3000:]
+            assert "the bronze stream failed" in log_file.read_text()
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        services(env, "up", "kafka")
+    # A restart (the next scheduled run) completes the backlog.
     ok(bronze(env))
     rows = read_bronze(spark, env)
     assert rows.count() == produced["messages"]
@@ -225,6 +268,23 @@ def test_unreachable_broker_fails_fast_and_clearly(ingest_env) -> None:
     assert result.returncode == 2
     assert "did not answer within 4s" in result.stderr
     assert time.monotonic() - started < 30
+
+
+def test_an_unwritable_table_or_checkpoint_path_fails_fast_and_loses_nothing(
+    ingest_env, spark, tmp_path
+) -> None:
+    env = ingest_env
+    produced = produce(env, tmp_path, "--orders", "50", "--seed", "43")
+    ok(bronze(env))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for setting in ("LAKEHOUSE_BRONZE_CHECKPOINT", "LAKEHOUSE_BRONZE_PATH"):
+        result = bronze({**env, setting: str(blocker / "sub")})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert setting in result.stderr and "is not a folder" in result.stderr
+    assert read_bronze(spark, env).count() == produced["messages"]
+    ok(bronze(env))  # the right paths still work, and nothing new is there
+    assert read_bronze(spark, env).count() == produced["messages"]
 
 
 def test_missing_topic_fails_fast_naming_it(ingest_env) -> None:

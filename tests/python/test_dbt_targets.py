@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT_DIR, VENV_BIN, ok, run, services, stack_env
+from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services, stack_env
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +97,10 @@ def test_one_model_run_on_thrift_builds_a_delta_table(thrift, one_model_project)
         ("paid", 1),
         ("placed", 2),
     ]
+
+
+def test_the_thrift_target_fails_fast_and_clearly_when_the_server_is_down(env) -> None:
+    down = {**env, "THRIFT_PORT": str(free_port())}
+    result = dbt(down, "run", "--target", "thrift", "--select", "stg_shop__orders")
+    assert result.returncode != 0
+    assert "failed to connect" in result.stdout

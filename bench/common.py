@@ -1,0 +1,98 @@
+"""What the benchmarks share: a private stack, machine facts, and writing results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+RESULTS_DIR = PROJECT_DIR / "bench" / "results"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_env(name: str) -> dict[str, str]:
+    """A private state folder (under the project's state folder) and free ports."""
+    state_root = Path(os.environ.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state"))
+    state = state_root / "bench" / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    kafka_port = free_port()
+    return {
+        **os.environ,
+        "LAKEHOUSE_STATE_DIR": str(state),
+        "KAFKA_PORT": str(kafka_port),
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+        "THRIFT_PORT": str(free_port()),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
+        "DBT_LOG_PATH": str(state / "dbt-logs"),
+        "DBT_TARGET_PATH": str(state / "dbt-target"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+
+
+def run(argv: list[str], env: dict[str, str], quiet: bool = False) -> tuple[float, str]:
+    """Run a command to completion; its wall time and stdout. Fails loudly."""
+    started = time.monotonic()
+    done = subprocess.run(
+        argv,
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if quiet else None,  # progress goes to the terminal
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} exited {done.returncode}\n{done.stdout}")
+    return time.monotonic() - started, done.stdout
+
+
+def services(env: dict[str, str], *args: str) -> None:
+    run([sys.executable, "-m", "services", *args], env, quiet=True)
+
+
+def machine() -> dict[str, Any]:
+    meminfo = Path("/proc/meminfo").read_text().split()
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1),
+        "cpu": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        ),
+        "python": platform.python_version(),
+        "java": (java.stderr.splitlines() or ["?"])[0],
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    result = {
+        "benchmark": name,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **result,
+    }
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"bench: wrote {path.relative_to(PROJECT_DIR)}", file=sys.stderr)
+    return path
