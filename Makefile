@@ -111,6 +111,11 @@ airflow: setup ## start Kafka and a local Airflow (UI on http://127.0.0.1:8080) 
 	@$(PY) -m services up kafka airflow
 	@echo "airflow: DAGs start paused; unpause lakehouse_pipeline in the UI, or run one now: make dag-test"
 
+.PHONY: cluster
+cluster: setup ## start a Spark standalone cluster (a master, two workers) on 127.0.0.1:7077; use it with LAKEHOUSE_SPARK_MASTER
+	@$(PY) -m services up cluster
+	@echo "cluster: export LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:$${SPARK_MASTER_PORT:-7077} for make ingest, make up (Thrift) and dbt; make down stops it"
+
 DAG ?= lakehouse_pipeline
 .PHONY: dag-test
 dag-test: setup ## one run of a DAG in this process (airflow dags test): DAG=lakehouse_pipeline CONF='{"full_refresh": true}'

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -13,33 +12,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from services.settings import private_stack_env
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_DIR / "bench" / "results"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def bench_env(name: str) -> dict[str, str]:
-    """A private state folder (under the project's state folder) and free ports."""
+    """A private stack whose state folder is kept under the project's, for a look afterwards."""
     state_root = Path(os.environ.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state"))
-    state = state_root / "bench" / f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
-    kafka_port = free_port()
-    return {
-        **os.environ,
-        "LAKEHOUSE_STATE_DIR": str(state),
-        "KAFKA_PORT": str(kafka_port),
-        "KAFKA_CONTROLLER_PORT": str(free_port()),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
-        "THRIFT_PORT": str(free_port()),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
-        "DBT_LOG_PATH": str(state / "dbt-logs"),
-        "DBT_TARGET_PATH": str(state / "dbt-target"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-    }
+    return private_stack_env(state_root / "bench" / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
 
 
 def run(argv: list[str], env: dict[str, str], quiet: bool = False) -> tuple[float, str]:

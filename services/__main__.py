@@ -1,8 +1,9 @@
-"""`python -m services up|down|status [kafka|thrift|airflow ...]`: `make up`, `down`, `airflow`.
+"""`python -m services up|down|status [kafka|thrift|airflow|cluster ...]`: `make up`, `down`, ...
 
-With no names, `up` starts Kafka and the Thrift server; Airflow starts only when named
+With no names, `up` starts Kafka and the Thrift server. Airflow starts only when named
 (`make airflow`), because with the default `local` dbt target its tasks need the metastore
-that a running Thrift server would hold. `down` and `status` cover all three.
+that a running Thrift server would hold; so does the Spark standalone cluster (`make cluster`).
+`down` and `status` cover them all.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services import airflow, kafka, settings, thrift
+from services import airflow, cluster, kafka, settings, thrift
 from services.process import ServiceError
 
-SERVICES = {"kafka": kafka, "thrift": thrift, "airflow": airflow}
+SERVICES = {"kafka": kafka, "thrift": thrift, "airflow": airflow, "cluster": cluster}
 UP_BY_DEFAULT = ["kafka", "thrift"]
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down", "status"])
     # No `choices=`: argparse rejects an empty list for nargs="*" against choices.
     parser.add_argument(
-        "names", nargs="*", metavar="{kafka,thrift,airflow}", help="default: see above"
+        "names", nargs="*", metavar="{kafka,thrift,airflow,cluster}", help="default: see above"
     )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in SERVICES]

@@ -8,6 +8,7 @@ temporary copy of the project) still find the same warehouse, metastore and jars
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ class Settings:
     start_timeout_s: float
     airflow_host: str = "127.0.0.1"
     airflow_port: int = 8080
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8088
+    spark_worker_memory: str = "2g"
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -68,6 +72,35 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def private_stack_env(state_dir: Path) -> dict[str, str]:
+    """Environment for a private stack (tests, benchmarks): its own state folder, free ports,
+    and dbt's logs and artifacts inside that folder."""
+    kafka_port = free_port()
+    return {
+        **os.environ,
+        "LAKEHOUSE_STATE_DIR": str(state_dir),
+        "KAFKA_PORT": str(kafka_port),
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+        "THRIFT_PORT": str(free_port()),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_VERSION_CHECK": "false",
+        "DBT_USE_COLORS": "false",
+        "DBT_LOG_PATH": str(state_dir / "dbt-logs"),
+        "DBT_TARGET_PATH": str(state_dir / "dbt-target"),
+    }
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     return Settings(
@@ -83,4 +116,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         start_timeout_s=float(env.get("LAKEHOUSE_START_TIMEOUT", "120")),
         airflow_host=env.get("AIRFLOW_HOST", "127.0.0.1"),
         airflow_port=_port(env, "AIRFLOW_PORT", 8080),
+        spark_master_port=_port(env, "SPARK_MASTER_PORT", 7077),
+        spark_master_ui_port=_port(env, "SPARK_MASTER_UI_PORT", 8088),
+        spark_worker_memory=env.get("SPARK_WORKER_MEMORY", "2g"),
     )

@@ -2,39 +2,31 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from services.settings import free_port, private_stack_env
+
+# What the tests import from here (free_port comes from services.settings, shared with bench/).
+__all__ = [
+    "PROJECT_DIR",
+    "VENV_BIN",
+    "bootstrap_of",
+    "free_port",
+    "ok",
+    "run",
+    "services",
+    "stack_env",
+]
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def stack_env(state_dir: Path) -> dict[str, str]:
     """Environment for a private stack: its own state folder and free ports."""
-    return {
-        **os.environ,
-        "LAKEHOUSE_STATE_DIR": str(state_dir),
-        "KAFKA_PORT": str(free_port()),
-        "KAFKA_CONTROLLER_PORT": str(free_port()),
-        "THRIFT_PORT": str(free_port()),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_VERSION_CHECK": "false",
-        "DBT_USE_COLORS": "false",
-        "DBT_LOG_PATH": str(state_dir / "dbt-logs"),
-        "DBT_TARGET_PATH": str(state_dir / "dbt-target"),
-    }
+    return private_stack_env(state_dir)
 
 
 def bootstrap_of(env: dict[str, str]) -> str:
