@@ -24,21 +24,24 @@ def bench_env(name: str) -> dict[str, str]:
     return private_stack_env(state_root / "bench" / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
 
 
-def run(argv: list[str], env: dict[str, str], quiet: bool = False) -> tuple[float, str]:
-    """Run a command to completion; its wall time and stdout. Fails loudly."""
+def run(
+    argv: list[str], env: dict[str, str], quiet: bool = False, capture: bool = True
+) -> tuple[float, str]:
+    """Run a command to completion; its wall time and stdout (unless it goes to the terminal,
+    `capture=False`, for commands whose progress is on stdout). Fails loudly."""
     started = time.monotonic()
     done = subprocess.run(
         argv,
         env=env,
         cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if capture else None,
         stderr=subprocess.DEVNULL if quiet else None,  # progress goes to the terminal
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} exited {done.returncode}\n{done.stdout}")
-    return time.monotonic() - started, done.stdout
+        raise SystemExit(f"bench: {' '.join(argv)} exited {done.returncode}\n{done.stdout or ''}")
+    return time.monotonic() - started, done.stdout or ""
 
 
 def services(env: dict[str, str], *args: str) -> None:

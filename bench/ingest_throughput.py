@@ -76,7 +76,9 @@ def main() -> None:
         print("bench: the bronze job (availableNow)", file=sys.stderr)
         progress_file = state / "progress.jsonl"
         wall_s, _ = run(
-            [sys.executable, "-m", "ingest.bronze", "--progress-json", str(progress_file)], env
+            [sys.executable, "-m", "ingest.bronze", "--progress-json", str(progress_file)],
+            env,
+            capture=False,
         )
         batches = [json.loads(line) for line in progress_file.read_text().splitlines()]
         rows = sum(b["numInputRows"] for b in batches)

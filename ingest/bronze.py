@@ -241,7 +241,8 @@ def _log_progress(progress: dict[str, Any], progress_file: Path | None) -> None:
     )
     if progress_file is not None:
         with progress_file.open("a") as out:
-            out.write(json.dumps(progress) + "\n")
+            # pyspark 4's progress holds UUIDs and timestamps: write them as their strings.
+            out.write(json.dumps(progress, default=str) + "\n")
 
 
 def run(

@@ -1,8 +1,5 @@
 """Dead letters: records that break their topic's contract structure go to `<topic>.dlq`.
 
-A Spark SQL pre-check clears the records that are certainly well-formed (all of them, in
-steady state); only the doubtful rest meets the exact check, a Python UDF.
-
 The record keeps its key and value; headers carry why (`dlq.error`) and where it came from
 (`dlq.source.topic`, `dlq.source.partition`, `dlq.source.offset`). Publishing is at-least-once:
 a micro-batch replayed after a crash publishes its dead letters again.
@@ -17,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 from pyspark.sql.functions import pandas_udf
 
-from ingest import contract, structure_sql
+from ingest import contract
 from ingest.config import IngestConfig
 
 HEADER_PREFIX = "dlq."
@@ -48,30 +45,10 @@ def _header(name: str, column: str) -> Column:
     )
 
 
-def surely_well_formed(conf: IngestConfig) -> str:
-    """SQL over Kafka source rows: true for records that certainly keep their contract's
-    structure (ingest/structure_sql.py); the rest go through the exact Python check."""
-    suffix = conf.topic_suffix.replace("'", "\\'")
-    name = (
-        f"case when endswith(topic, '{suffix}') "
-        f"then substr(topic, 1, length(topic) - {len(conf.topic_suffix)}) end"
-    )
-    cases = " ".join(
-        f"when '{contract_name}' then {structure_sql.surely_well_formed(contract_name, '_v')}"
-        for contract_name in sorted(contract.contracts())
-    )
-    return f"case {name} {cases} else false end"
-
-
 def publish_dead_letters(records: DataFrame, conf: IngestConfig) -> int:
     """Publish the records (Kafka source rows) that break their contract; returns how many."""
     check = structure_error_udf(conf.contract_of)
-    doubtful = (
-        records.selectExpr("*", f"{structure_sql.parsed_value('value')} as _v")
-        .where(f"not ({surely_well_formed(conf)})")
-        .drop("_v")
-    )
-    bad = doubtful.select("*", check("topic", "value").alias("error")).where("error is not null")
+    bad = records.select("*", check("topic", "value").alias("error")).where("error is not null")
     bad = bad.persist()
     try:
         count = bad.count()
