@@ -94,10 +94,20 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
     )
     assert first["delivered"] == first["messages"] and first["dead_letter_expected"] > 20
 
-    out = ok(bronze(env, "--max-offsets-per-trigger", "2000"))  # several batches
+    progress_file = tmp_path / "progress.jsonl"
+    out = ok(
+        bronze(env, "--max-offsets-per-trigger", "2000", "--progress-json", str(progress_file))
+    )  # several batches
     assert f"{first['dead_letter_expected']:,} dead-lettered" in out
     rows = read_bronze(spark, env)
     assert rows.count() == first["messages"]
+    # One line per batch on stdout, and the full progress as JSON lines for scraping.
+    progress = [json.loads(line) for line in progress_file.read_text().splitlines()]
+    assert len(progress) > 1 and sum(p["numInputRows"] for p in progress) == first["messages"]
+    assert all(
+        p["name"] == "bronze_ingest" and p["durationMs"]["triggerExecution"] for p in progress
+    )
+    assert out.count("bronze: batch ") == len(progress)
     assert rows.select("topic", "partition", "offset").distinct().count() == first["messages"]
     assert rows.where("value is null or _ingested_at is null or ingest_date is null").count() == 0
 
