@@ -38,6 +38,7 @@ DBT_TARGET = (
     os.environ.get("AIRFLOW_VAR_LAKEHOUSE_DBT_TARGET") or os.environ.get("DBT_TARGET") or "local"
 )
 # One JVM at a time may open the embedded metastore; see the module docstring.
+# (services/airflow.py creates it, under the same name, for `make airflow`.)
 SPARK_SESSION_POOL = "lakehouse_spark_session"
 DBT_POOL = SPARK_SESSION_POOL if DBT_TARGET == "local" else "default_pool"
 RETRIES = int(os.environ.get("LAKEHOUSE_DBT_RETRIES", "2"))
@@ -60,6 +61,16 @@ RETRY_ARGS: dict[str, Any] = {
 }
 
 log = logging.getLogger("lakehouse")
+
+
+def profile_config() -> Any:
+    """Cosmos has no profile mapping for dbt-spark's `session` method: use our profiles.yml."""
+    from cosmos import ProfileConfig
+
+    return ProfileConfig(
+        profile_name="lakehouse", target_name=DBT_TARGET, profiles_yml_filepath=PROFILES_YML
+    )
+
 
 PROBLEM_STATUSES = {"error", "fail", "runtime error"}
 

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 import lakehouse_common as common
 from airflow.sdk import DAG, Param
-from cosmos import ProfileConfig
 from cosmos.operators.local import DbtRunOperationLocalOperator
 
 with DAG(
@@ -38,11 +37,7 @@ with DAG(
 ) as dag:
     dbt_args = {
         "project_dir": str(common.PROJECT_DIR),
-        "profile_config": ProfileConfig(
-            profile_name="lakehouse",
-            target_name=common.DBT_TARGET,
-            profiles_yml_filepath=common.PROFILES_YML,
-        ),
+        "profile_config": common.profile_config(),
         "dbt_executable_path": str(common.DBT_EXECUTABLE),
         "env": {**common.RUNTIME_ENV, "DBT_TARGET": common.DBT_TARGET},
         "install_deps": False,

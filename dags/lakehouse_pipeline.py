@@ -19,7 +19,7 @@ import lakehouse_common as common
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
 SKIP_WHEN_NO_INGEST = (
@@ -126,11 +126,7 @@ with DAG(
             env_vars=common_env,
             install_dbt_deps=False,
         ),
-        profile_config=ProfileConfig(
-            profile_name="lakehouse",
-            target_name=common.DBT_TARGET,
-            profiles_yml_filepath=common.PROFILES_YML,
-        ),
+        profile_config=common.profile_config(),
         execution_config=ExecutionConfig(
             dbt_executable_path=common.DBT_EXECUTABLE,
             invocation_mode=InvocationMode.SUBPROCESS,

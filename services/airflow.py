@@ -17,7 +17,7 @@ from pathlib import Path
 from services.process import Service, ServiceError, require_free_port, wait_until_healthy
 from services.settings import PROJECT_DIR, Settings
 
-POOL = "lakehouse_spark_session"
+POOL = "lakehouse_spark_session"  # the DAGs' name for it: dags/lakehouse_common.py
 ADMIN = "admin"
 
 
