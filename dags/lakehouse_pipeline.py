@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
 import lakehouse_common as common
 from airflow.providers.standard.operators.bash import BashOperator
@@ -25,6 +26,23 @@ from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirec
 SKIP_WHEN_NO_INGEST = (
     "{% if not params.run_ingest %}echo 'skipped: run_ingest is false'; exit 99{% endif %}\n"
 )
+
+
+COMMON_ENV = {**common.RUNTIME_ENV, "DBT_TARGET": common.DBT_TARGET}
+
+
+def ingest_step(task_id: str, command: str, **extra: Any) -> BashOperator:
+    """A data-venv command of the ingest part: skipped when the run's `run_ingest` is false."""
+    return BashOperator(
+        task_id=task_id,
+        bash_command=SKIP_WHEN_NO_INGEST + command,
+        cwd=str(common.PROJECT_DIR),
+        env=COMMON_ENV,
+        append_env=True,
+        skip_on_exit_code=99,
+        **common.RETRY_ARGS,
+        **extra,
+    )
 
 
 def plan(select: str, **_: object) -> list[str] | None:
@@ -78,37 +96,16 @@ with DAG(
     },
     doc_md=__doc__,
 ) as dag:
-    common_env = {**common.RUNTIME_ENV, "DBT_TARGET": common.DBT_TARGET}
-
-    readiness = BashOperator(
-        task_id="readiness",
-        bash_command=SKIP_WHEN_NO_INGEST + f"{common.DATA_PYTHON} -m ingest.bronze --check",
-        cwd=str(common.PROJECT_DIR),
-        env=common_env,
-        append_env=True,
-        skip_on_exit_code=99,
-        **common.RETRY_ARGS,
-    )
-    ingest = BashOperator(
-        task_id="ingest",
-        bash_command=SKIP_WHEN_NO_INGEST + f"{common.DATA_PYTHON} -m ingest.bronze --available-now",
-        cwd=str(common.PROJECT_DIR),
-        env=common_env,
-        append_env=True,
-        skip_on_exit_code=99,
+    readiness = ingest_step("readiness", f"{common.DATA_PYTHON} -m ingest.bronze --check")
+    ingest = ingest_step(
+        "ingest",
+        f"{common.DATA_PYTHON} -m ingest.bronze --available-now",
         execution_timeout=timedelta(hours=1),
-        **common.RETRY_ARGS,
     )
-    freshness = BashOperator(
-        task_id="source_freshness",
-        bash_command=SKIP_WHEN_NO_INGEST
-        + f"{common.DBT_EXECUTABLE} source freshness --target {common.DBT_TARGET}",
-        cwd=str(common.PROJECT_DIR),
-        env=common_env,
-        append_env=True,
-        skip_on_exit_code=99,
+    freshness = ingest_step(
+        "source_freshness",
+        f"{common.DBT_EXECUTABLE} source freshness --target {common.DBT_TARGET}",
         pool=common.DBT_POOL,
-        **common.RETRY_ARGS,
     )
     plan_nodes = PythonOperator(
         task_id="plan",
@@ -123,7 +120,7 @@ with DAG(
             dbt_project_path=common.PROJECT_DIR,
             manifest_path=common.MANIFEST if common.MANIFEST.exists() else None,
             project_name="lakehouse",
-            env_vars=common_env,
+            env_vars=COMMON_ENV,
             install_dbt_deps=False,
         ),
         profile_config=common.profile_config(),

@@ -17,7 +17,13 @@ from datetime import timedelta
 
 import pytest
 from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services
-from test_pipeline_e2e import assert_gold_matches, expected_gold, publish_part, table_rows
+from test_pipeline_e2e import (
+    ALL_TABLES,
+    assert_gold_matches,
+    expected_gold,
+    publish_part,
+    table_rows,
+)
 
 from ingest import config as ingest_config
 from ingest.generator import Trouble, generate
@@ -26,15 +32,6 @@ from ingest.kafka_client import idempotent_producer, publish
 AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
 DAGS = PROJECT_DIR / "dags"
 PIPELINE = "lakehouse_pipeline"
-TABLES = [
-    ("silver", "orders"),
-    ("silver", "payments"),
-    ("silver", "order_items"),
-    ("silver", "quarantine"),
-    ("gold", "fct_orders"),
-    ("gold", "daily_revenue"),
-    ("gold", "dim_customers"),
-]
 GOLD_RUN_TASKS = ["dbt.fct_orders.run", "dbt.dim_customers.run", "dbt.daily_revenue.run"]
 
 
@@ -280,11 +277,11 @@ def test_a_dag_run_takes_produced_events_to_gold(dag_env, messages, spark) -> No
 
 @pytest.mark.slow
 def test_a_second_run_with_no_new_events_succeeds_and_changes_nothing(dag_env, spark) -> None:
-    before = {t: table_rows(spark, dag_env, *t) for t in TABLES}
+    before = {t: table_rows(spark, dag_env, *t) for t in ALL_TABLES}
     code, output, states = dag_run(dag_env)
     assert code == 0, output[-5000:]
     assert set(states.values()) == {"success"}, states
-    for t in TABLES:
+    for t in ALL_TABLES:
         assert table_rows(spark, dag_env, *t) == before[t], f"{t} changed"
 
 
