@@ -20,14 +20,14 @@ from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services
 from test_pipeline_e2e import (
     ALL_TABLES,
     assert_gold_matches,
+    bad_total_orders,
     expected_gold,
+    publish_orders,
     publish_part,
     table_rows,
 )
 
-from ingest import config as ingest_config
 from ingest.generator import Trouble, generate
-from ingest.kafka_client import idempotent_producer, publish
 
 AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
 DAGS = PROJECT_DIR / "dags"
@@ -305,20 +305,7 @@ def test_a_failing_quality_test_fails_its_task_and_gold_does_not_run(
     gold_before = {
         t: table_rows(spark, dag_env, "gold", t) for t in ("fct_orders", "dim_customers")
     }
-    # Totals that disagree with their items: well-formed, so only silver's test can see it.
-    template = next(
-        json.loads(m.value) for m in messages if m.kind == "valid" and m.contract == "orders"
-    )
-    bad = [
-        {**template, "event_id": str(uuid.uuid4()), "order_id": f"bad-{n}", "order_total": 1.0}
-        for n in range(3)
-    ]
-    conf = ingest_config.load(dag_env)
-    publish(
-        idempotent_producer(conf.bootstrap_servers),
-        f"orders{conf.topic_suffix}",
-        ((e["order_id"], json.dumps(e)) for e in bad),
-    )
+    publish_orders(dag_env, bad_total_orders(messages))
     code, output, states = dag_run(dag_env)
     assert code != 0
     assert states["dbt.orders.run"] == "success"

@@ -91,6 +91,36 @@ def publish_part(env: dict[str, str], part: list) -> None:
         )
 
 
+def publish_orders(env: dict[str, str], events: list[dict]) -> None:
+    """Hand-made order events to the orders topic, keyed by order_id."""
+    conf = ingest_config.load(env)
+    publish(
+        idempotent_producer(conf.bootstrap_servers),
+        f"orders{conf.topic_suffix}",
+        ((e["order_id"], json.dumps(e)) for e in events),
+    )
+
+
+def bad_total_orders(messages: list) -> list[dict]:
+    """A producer bug: three orders whose totals disagree with their items. They are
+    well-formed, so the contract cannot see it; the error-severity test on silver orders does."""
+    template = next(
+        json.loads(m.value) for m in messages if m.kind == "valid" and m.contract == "orders"
+    )
+    return [
+        {
+            **template,
+            "event_id": str(uuid.uuid4()),
+            "order_id": f"bad-{n}",
+            "order_total": 1.0,
+            "event_ts": "2026-03-01T00:00:00Z",
+            "event_type": "order_placed",
+            "status": "placed",
+        }
+        for n in range(3)
+    ]
+
+
 def ingest(env: dict[str, str]) -> None:
     ok(run([str(VENV_BIN / "python"), "-m", "ingest.bronze"], env))
 
@@ -320,27 +350,8 @@ def test_a_bad_batch_stops_gold_and_names_the_test(env, messages, spark) -> None
     # A producer bug: totals that disagree with their items. The contract cannot see it,
     # the error-severity test on silver orders does.
     gold_before = {t: table_rows(spark, env, "gold", t) for t in ("fct_orders", "dim_customers")}
-    template = next(
-        json.loads(m.value) for m in messages if m.kind == "valid" and m.contract == "orders"
-    )
-    bad = [
-        {
-            **template,
-            "event_id": str(uuid.uuid4()),
-            "order_id": f"bad-{n}",
-            "order_total": 1.0,
-            "event_ts": "2026-03-01T00:00:00Z",
-            "event_type": "order_placed",
-            "status": "placed",
-        }
-        for n in range(3)
-    ]
-    conf = ingest_config.load(env)
-    publish(
-        idempotent_producer(conf.bootstrap_servers),
-        f"orders{conf.topic_suffix}",
-        ((e["order_id"], json.dumps(e)) for e in bad),
-    )
+    bad = bad_total_orders(messages)
+    publish_orders(env, bad)
     ingest(env)
     result = dbt(env, "build")
     assert result.returncode != 0
@@ -362,11 +373,7 @@ def test_a_bad_batch_stops_gold_and_names_the_test(env, messages, spark) -> None
         }
         for event in bad
     ]
-    publish(
-        idempotent_producer(conf.bootstrap_servers),
-        f"orders{conf.topic_suffix}",
-        ((e["order_id"], json.dumps(e)) for e in corrected),
-    )
+    publish_orders(env, corrected)
     ingest(env)
     recovered = ok(dbt(env, "build"))
     assert "ERROR=0" in recovered
