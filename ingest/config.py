@@ -56,6 +56,9 @@ class IngestConfig:
     partitions: int = 3
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = 500_000
+    # Spark tasks per micro-batch: big Kafka partitions are split into offset ranges so that
+    # every core stays busy (README "Ingest configuration"). None: one task per partition.
+    min_partitions: int | None = None
     trigger_interval: str = "10 seconds"
     bronze_path: str = ""
     checkpoint_path: str = ""
@@ -136,6 +139,7 @@ _KINDS: dict[str, type] = {
     "partitions": int,
     "starting_offsets": str,
     "max_offsets_per_trigger": int,
+    "min_partitions": int,
     "trigger_interval": str,
     "bronze_path": str,
     "checkpoint_path": str,
@@ -152,6 +156,7 @@ ENV_VARS = {
     "partitions": "LAKEHOUSE_TOPIC_PARTITIONS",
     "starting_offsets": "LAKEHOUSE_STARTING_OFFSETS",
     "max_offsets_per_trigger": "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER",
+    "min_partitions": "LAKEHOUSE_KAFKA_MIN_PARTITIONS",
     "trigger_interval": "LAKEHOUSE_TRIGGER_INTERVAL",
     "bronze_path": "LAKEHOUSE_BRONZE_PATH",
     "checkpoint_path": "LAKEHOUSE_BRONZE_CHECKPOINT",
@@ -221,6 +226,8 @@ def _validate(config: IngestConfig) -> None:
         raise ConfigError(f"LAKEHOUSE_TOPIC_PARTITIONS={config.partitions} must be at least 1")
     if config.max_offsets_per_trigger is not None and config.max_offsets_per_trigger < 1:
         raise ConfigError("LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER must be at least 1")
+    if config.min_partitions is not None and config.min_partitions < 1:
+        raise ConfigError("LAKEHOUSE_KAFKA_MIN_PARTITIONS must be at least 1")
     if config.kafka_timeout_s <= 0:
         raise ConfigError("LAKEHOUSE_KAFKA_TIMEOUT must be positive")
     if config.topic_pattern:

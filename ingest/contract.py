@@ -12,14 +12,18 @@ Two checks come from each schema:
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import fastjsonschema
+import msgspec
+import orjson
+from fastjsonschema.draft07 import CodeGeneratorDraft07
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 _FILE_NAME = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.json$")
@@ -104,14 +108,21 @@ def _parse(value: bytes | str | None) -> tuple[Any, str | None]:
     if value is None:
         return None, "empty message (null value)"
     try:
-        # Decode first: json.loads would take bytes for UTF-16 or UTF-32, the contract says UTF-8.
+        # orjson: strict RFC 8259 UTF-8 JSON (no NaN, no lone surrogates), several times faster
+        # than json.loads; the ingest job parses every record with it.
+        return orjson.loads(value), None
+    except orjson.JSONDecodeError as exc:
+        strict_error = str(exc)
+    # Only bad messages get here: find the clearest reason.
+    try:
         text = value.decode("utf-8") if isinstance(value, bytes) else value
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8: {exc}"
     try:
-        return json.loads(text), None
+        json.loads(text)
     except ValueError as exc:
         return None, f"not JSON: {exc}"
+    return None, f"not JSON: {strict_error}"
 
 
 def _check(validate: Callable[[Any], Any], value: bytes | str | None) -> str | None:
@@ -132,7 +143,80 @@ def json_error(value: bytes | str | None) -> str | None:
 
 def structure_error(name: str, value: bytes | str | None) -> str | None:
     """Why the message breaks the contract's structure, or None when it is well-formed."""
+    fast = _fast_structure_decoder(name)
+    if fast is not None and value is not None:
+        try:
+            fast.decode(value)
+            return None
+        except (msgspec.DecodeError, ValueError):  # ValueError: not UTF-8
+            pass  # the full check below finds (and words) the reason
     return _check(_validators(name)[0], value)
+
+
+# --- the fast path: the ingest job checks every record ---------------------------------------
+#
+# msgspec decodes and type-checks a message in one C pass, about 4x faster than parsing and
+# running the compiled schema. It is only a shortcut for messages that keep the structure:
+# each schema keyword below maps to a msgspec type that accepts no more than the schema does
+# (msgspec is the stricter: 1.0 is not an integer to it, and a repeated key is checked every
+# time), so a message it accepts is well-formed, and any other message gets the full check.
+# A structure using a keyword not modelled here gets no fast path.
+
+_DATE_TIME = CodeGeneratorDraft07.FORMAT_REGEXS["date-time"]  # the full check's own regex
+_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "$comment", "examples"})
+
+
+class _NoFastPathError(Exception):
+    """The schema uses a keyword the fast path does not model."""
+
+
+def _fast_type(schema: Any, where: str) -> Any:
+    if not isinstance(schema, dict) or set(schema) - _ANNOTATIONS - {
+        "type",
+        "properties",
+        "required",
+        "items",
+        "format",
+    }:
+        raise _NoFastPathError(where)
+    kind = schema.get("type")
+    fmt = schema.get("format")
+    if fmt is not None and (kind, fmt) != ("string", "date-time"):
+        raise _NoFastPathError(where)
+    if kind == "string":
+        return Annotated[str, msgspec.Meta(pattern=_DATE_TIME)] if fmt else str
+    if kind == "integer":
+        return int
+    if kind == "number":
+        return float  # takes JSON integers too; never booleans
+    if kind == "array":
+        return list[_fast_type(schema["items"], f"{where}[]")] if "items" in schema else list
+    if kind == "object":
+        properties = schema.get("properties", {})
+        required = schema.get("required", [])
+        if any(not n.isidentifier() or keyword.iskeyword(n) for n in properties) or (
+            set(required) - set(properties)
+        ):
+            raise _NoFastPathError(where)
+        fields = [
+            (n, _fast_type(sub, f"{where}.{n}"))
+            if n in required
+            else (n, _fast_type(sub, f"{where}.{n}") | msgspec.UnsetType, msgspec.UNSET)
+            for n, sub in properties.items()
+        ]
+        # Required fields first: msgspec wants the ones with defaults last.
+        fields.sort(key=len)
+        return msgspec.defstruct(f"Fast_{where.replace('.', '_')}", fields)
+    raise _NoFastPathError(where)
+
+
+@cache
+def _fast_structure_decoder(name: str) -> msgspec.json.Decoder | None:
+    structure = structure_of(contracts()[name].schema)
+    try:
+        return msgspec.json.Decoder(_fast_type(structure, name))
+    except _NoFastPathError:
+        return None
 
 
 def contract_error(name: str, value: bytes | str | None) -> str | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import timedelta
 from decimal import Decimal
 
 import jsonschema
 import pytest
+from helpers import PROJECT_DIR
 
 from ingest import contract
 from ingest.generator import DEAD_LETTER_KINDS, MALFORMED_KINDS, QUARANTINE_KINDS, Trouble, generate
@@ -32,6 +34,8 @@ def messages():
         max_lateness=timedelta(days=2),
         malformed_rate=0.3,
         v2_rate=0.5,
+        null_key_rate=0.05,
+        oversized=3,
     )
     generated, _ = generate(400, seed=11, trouble=trouble)
     return generated
@@ -57,10 +61,21 @@ def test_every_generated_event_keeps_the_contract(messages) -> None:
 def test_every_malformed_kind_breaks_the_contract(messages) -> None:
     by_kind = {kind: [m for m in messages if m.kind == kind] for kind in MALFORMED_KINDS}
     for kind, bad in by_kind.items():
-        assert len(bad) >= 10, f"too few {kind} messages to be a test"
+        assert len(bad) >= (3 if kind == "oversized" else 10), f"too few {kind} messages"
+        if kind == "unknown_currency":
+            continue  # well-formed; the currencies seed rejects it (next test)
         for message in bad:
             assert reference_errors(message.contract, message.value), (kind, message.value)
             assert contract.contract_error(message.contract, message.value) is not None
+
+
+def test_unknown_currencies_keep_the_contract_but_not_the_currencies_seed(messages) -> None:
+    with (PROJECT_DIR / "seeds" / "currencies.csv").open() as seed:
+        known = {row["currency_code"] for row in csv.DictReader(seed)}
+    bad = [m for m in messages if m.kind == "unknown_currency"]
+    for message in bad:
+        assert contract.contract_error(message.contract, message.value) is None
+        assert json.loads(message.value)["currency"] not in known
 
 
 def test_structure_failures_are_exactly_the_dead_letter_kinds(messages) -> None:
@@ -71,6 +86,58 @@ def test_structure_failures_are_exactly_the_dead_letter_kinds(messages) -> None:
         else:
             assert error is None, (message.kind, message.value, error)
     assert set(QUARANTINE_KINDS) | set(DEAD_LETTER_KINDS) == set(MALFORMED_KINDS)
+
+
+_SAMPLES = (None, True, 0, -3, 1.0, 1.5, 2**70, "", "x", "2026-01-01T00:00:00Z",
+            "2026-02-30T00:00:00Z", "2026-01-01 00:00:00", [], {}, [{}], ["x"])  # fmt: skip
+
+
+def _mutations(document: dict) -> list:
+    """The document with each field (and each item's field) set to each sample, or removed."""
+    found: list = [document, [document], "x", 1, None]
+    for key in document:
+        found += [{**document, key: sample} for sample in _SAMPLES]
+        found.append({k: v for k, v in document.items() if k != key})
+    for i, item in enumerate(document.get("items", [])[:2]):
+        for key in item:
+            for sample in (*_SAMPLES, "drop"):
+                changed = {k: v for k, v in item.items() if k != key or sample != "drop"}
+                if sample != "drop":
+                    changed[key] = sample
+                items = [*document["items"][:i], changed, *document["items"][i + 1 :]]
+                found.append({**document, "items": items})
+    return found
+
+
+def test_the_fast_structure_check_never_accepts_what_the_full_check_rejects(messages) -> None:
+    """The msgspec shortcut (contract.structure_error) against the compiled schema alone."""
+    seen = {"orders": 0, "payments": 0}
+    for message in (m for m in messages if m.kind == "valid"):
+        if seen[message.contract] >= 40:
+            continue
+        seen[message.contract] += 1
+        name = message.contract
+        assert contract._fast_structure_decoder(name).decode(message.value)  # the shortcut runs
+        full = contract._validators(name)[0]
+        for mutated in _mutations(json.loads(message.value)):
+            raw = json.dumps(mutated).encode()
+            assert contract.structure_error(name, raw) == contract._check(full, raw), raw
+    assert seen == {"orders": 40, "payments": 40}
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("null_value", "empty message (null value)"),
+        ("not_utf8", "not UTF-8: "),
+        ("oversized", "not JSON: "),
+    ],
+)
+def test_raw_message_failures_name_their_reason(messages, kind: str, reason: str) -> None:
+    for message in (m for m in messages if m.kind == kind):
+        assert contract.structure_error(message.contract, message.value).startswith(reason)
+        if kind == "oversized":
+            assert 900_000 < len(message.value) < 1_000_000  # under librdkafka's default limit
 
 
 @pytest.mark.parametrize(
