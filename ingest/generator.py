@@ -22,10 +22,23 @@ CURRENCIES = (("USD", 0.55), ("EUR", 0.25), ("GBP", 0.12), ("CAD", 0.08))
 PAYMENT_METHODS = (("card", 0.70), ("paypal", 0.18), ("bank_transfer", 0.08), ("gift_card", 0.04))
 CHANNELS = ("web", "app", "store")
 # Structure failures: dead-lettered by the ingest job (ingest/contract.py).
-DEAD_LETTER_KINDS = ("not_json", "truncated_json", "wrong_type", "missing_field")
+DEAD_LETTER_KINDS = (
+    "not_json",
+    "truncated_json",
+    "wrong_type",
+    "missing_field",
+    "not_utf8",
+    "null_value",
+    "oversized",
+)
 # Value failures: well-formed, so they land in bronze and dbt quarantines them.
-QUARANTINE_KINDS = ("unknown_enum", "negative_amount")
+QUARANTINE_KINDS = ("unknown_enum", "negative_amount", "unknown_currency")
 MALFORMED_KINDS = DEAD_LETTER_KINDS + QUARANTINE_KINDS
+# Drawn at malformed_rate; oversized messages come only by count (Trouble.oversized).
+_DRAWN_KINDS = tuple(kind for kind in MALFORMED_KINDS if kind != "oversized")
+# An oversized message is cut off at this size: near the limit of what Kafka takes by default
+# (librdkafka's message.max.bytes is 1,000,000; the broker's is 1,048,588).
+OVERSIZED_BYTES = 990_000
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -36,9 +49,15 @@ class Trouble:
     max_lateness: timedelta = timedelta(hours=2)
     malformed_rate: float = 0.0
     v2_rate: float = 0.0
+    # Valid events sent without a key (a producer that forgot it): nothing may depend on it.
+    null_key_rate: float = 0.0
+    # How many near-limit messages (the first orders' first event, padded and cut off).
+    oversized: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("duplicate_rate", "late_rate", "malformed_rate", "v2_rate"):
+        if self.oversized < 0:
+            raise ValueError("oversized must not be negative")
+        for name in ("duplicate_rate", "late_rate", "malformed_rate", "v2_rate", "null_key_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name}={rate} must be between 0 and 1")
@@ -64,6 +83,7 @@ class Counts:
     orders: int = 0
     valid_events: dict[str, int] = field(default_factory=lambda: {"orders": 0, "payments": 0})
     duplicates: int = 0
+    null_keys: int = 0
     delayed: int = 0
     out_of_order: int = 0
     schema_v2_events: int = 0
@@ -187,9 +207,17 @@ class _Order:
 _CATALOG = _catalog()
 
 
-def _malformed(rng: random.Random, kind: str, contract: str, event: dict[str, Any]) -> bytes:
+def _malformed(rng: random.Random, kind: str, contract: str, event: dict[str, Any]) -> bytes | None:
     bad = json.loads(json.dumps(event))
     money = "order_total" if contract == "orders" else "amount"
+    if kind == "null_value":
+        return None
+    if kind == "not_utf8":  # a producer that encodes Latin-1
+        bad["customer_id" if contract == "orders" else "method"] = "Ana-María"
+        return json.dumps(bad, ensure_ascii=False).encode("latin-1")
+    if kind == "oversized":  # a runaway payload, cut off by the producer's buffer
+        bad["notes"] = "x" * OVERSIZED_BYTES
+        return json.dumps(bad).encode()[:OVERSIZED_BYTES]
     if kind == "not_json":
         return f"{event['order_id']};{bad.get('status')};{bad[money]}".encode()
     if kind == "truncated_json":
@@ -205,6 +233,8 @@ def _malformed(rng: random.Random, kind: str, contract: str, event: dict[str, An
         bad["status"] = "lost" if contract == "orders" else "pending_review"
     elif kind == "negative_amount":
         bad[money] = -abs(bad[money]) - 1.0
+    elif kind == "unknown_currency":
+        bad["currency"] = "XTS"  # ISO 4217's code for testing: well-formed, never accepted
     return json.dumps(bad, separators=(",", ":")).encode()
 
 
@@ -245,15 +275,21 @@ def generate(
             if rng.random() < trouble.late_rate:
                 send_at += rng.uniform(0, lateness_s)
                 counts.delayed += 1
-            messages.append(Message(contract, order.order_id, value, "valid", at, send_at))
+            key: str | None = order.order_id
+            if trouble.null_key_rate and rng.random() < trouble.null_key_rate:
+                key = None
+                counts.null_keys += 1
+            messages.append(Message(contract, key, value, "valid", at, send_at))
             counts.valid_events[contract] += 1
             counts.schema_v2_events += contract == "orders" and order.v2
             if rng.random() < trouble.duplicate_rate:
                 again = send_at + rng.uniform(1, 3600)
                 messages.append(Message(contract, order.order_id, value, "duplicate", at, again))
                 counts.duplicates += 1
-            if rng.random() < trouble.malformed_rate:
-                kind = rng.choice(MALFORMED_KINDS)
+            kinds = [rng.choice(_DRAWN_KINDS)] if rng.random() < trouble.malformed_rate else []
+            if number < trouble.oversized and body is order.events[0][2]:
+                kinds.append("oversized")
+            for kind in kinds:
                 fresh_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
                 bad = _malformed(rng, kind, contract, {**event, "event_id": fresh_id})
                 messages.append(Message(contract, order.order_id, bad, kind, at, send_at))

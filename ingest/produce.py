@@ -123,6 +123,7 @@ def manifest(
         "messages": counts.messages,
         "valid_events": counts.valid_events,
         "duplicates": counts.duplicates,
+        "null_keys": counts.null_keys,
         "delayed": counts.delayed,
         "out_of_order": counts.out_of_order,
         "schema_v2_events": counts.schema_v2_events,
@@ -171,11 +172,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--malformed-rate", type=_rate, default=0.0, help="malformed extra (0)")
     parser.add_argument("--v2-rate", type=_rate, default=0.0, help="schema v2 orders (0)")
+    parser.add_argument("--null-key-rate", type=_rate, default=0.0, help="keyless events (0)")
+    parser.add_argument(
+        "--oversized", type=int, default=0, help="near-limit (990 kB) broken messages (0)"
+    )
     parser.add_argument("--manifest", type=Path, help="also write the manifest (JSON) here")
     parser.add_argument("--config", help="ingest config YAML (LAKEHOUSE_INGEST_CONFIG)")
     args = parser.parse_args(argv)
-    if args.orders < 0 or args.span_hours <= 0 or args.max_lateness_hours < 0:
-        parser.error("--orders must be >= 0, --span-hours > 0, --max-lateness-hours >= 0")
+    if args.orders < 0 or args.span_hours <= 0 or args.max_lateness_hours < 0 or args.oversized < 0:
+        parser.error(
+            "--orders and --oversized must be >= 0, --span-hours > 0, --max-lateness-hours >= 0"
+        )
     return args
 
 
@@ -192,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         max_lateness=timedelta(hours=args.max_lateness_hours),
         malformed_rate=args.malformed_rate,
         v2_rate=args.v2_rate,
+        null_key_rate=args.null_key_rate,
+        oversized=args.oversized,
     )
     started = time.monotonic()
     messages, counts = generate(

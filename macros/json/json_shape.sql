@@ -4,6 +4,19 @@
     string, into a number without a word; variant keeps the JSON type of every value.
 -#}
 
+{% macro raw_message_error(value) -%}
+    {#-
+        Why the raw Kafka value cannot be a JSON document at all, or null: no value (a
+        tombstone, or a producer that sent none), or bytes that are not UTF-8. Spark's JSON
+        parser would read the second kind with replacement characters, so check before parsing.
+    -#}
+    case
+        when {{ value }} is null then 'empty message (null value)'
+        when not is_valid_utf8({{ value }}) then 'not UTF-8'
+    end
+{%- endmacro %}
+
+
 {% macro json_type(payload, path) -%}
     schema_of_variant(variant_get({{ payload }}, '{{ path }}'))
 {%- endmacro %}

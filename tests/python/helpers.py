@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
 
 from services.settings import free_port, private_stack_env
 
@@ -13,6 +16,7 @@ __all__ = [
     "PROJECT_DIR",
     "VENV_BIN",
     "bootstrap_of",
+    "dead_letters",
     "free_port",
     "ok",
     "run",
@@ -57,3 +61,33 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
         f"{result.args} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     )
     return result.stdout
+
+
+def dead_letters(env: dict[str, str], topics: list[str]) -> list[dict]:
+    """Everything in the dead-letter topics, read to their end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"],
+            "group.id": f"test-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+        }
+    )
+    letters: list[dict] = []
+    try:
+        for topic in topics:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            for partition in partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition))
+                if high == low:
+                    continue
+                consumer.assign([TopicPartition(topic, partition, low)])
+                while True:
+                    msg = consumer.poll(5)
+                    assert msg is not None, f"timed out reading {topic}[{partition}]"
+                    headers = {k: v.decode() for k, v in msg.headers() or []}
+                    letters.append({"value": msg.value(), "topic": topic, **headers})
+                    if msg.offset() >= high - 1:
+                        break
+    finally:
+        consumer.close()
+    return letters

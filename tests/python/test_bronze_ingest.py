@@ -16,9 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from delta.tables import DeltaTable
-from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services
+from helpers import PROJECT_DIR, VENV_BIN, dead_letters, free_port, ok, run, services
 
 pytestmark = pytest.mark.slow
 
@@ -52,36 +51,6 @@ def delta_versions(spark, env: dict[str, str]) -> int:
     return DeltaTable.forPath(spark, env["LAKEHOUSE_BRONZE_PATH"]).history().count()
 
 
-def dead_letters(env: dict[str, str], topics: list[str]) -> list[dict]:
-    """Everything in the dead-letter topics, read to their end."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"],
-            "group.id": f"test-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-        }
-    )
-    letters: list[dict] = []
-    try:
-        for topic in topics:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            for partition in partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition))
-                if high == low:
-                    continue
-                consumer.assign([TopicPartition(topic, partition, low)])
-                while True:
-                    msg = consumer.poll(5)
-                    assert msg is not None, f"timed out reading {topic}[{partition}]"
-                    headers = {k: v.decode() for k, v in msg.headers() or []}
-                    letters.append({"value": msg.value(), "topic": topic, **headers})
-                    if msg.offset() >= high - 1:
-                        break
-    finally:
-        consumer.close()
-    return letters
-
-
 def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
     ingest_env, spark, tmp_path
 ) -> None:
@@ -90,9 +59,11 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
         env,
         tmp_path,
         *("--orders", "400", "--seed", "21", "--duplicate-rate", "0.1", "--late-rate", "0.2"),
-        *("--malformed-rate", "0.1", "--v2-rate", "0.3"),
+        *("--malformed-rate", "0.1", "--v2-rate", "0.3", "--oversized", "2"),
+        *("--null-key-rate", "0.05"),
     )
     assert first["delivered"] == first["messages"] and first["dead_letter_expected"] > 20
+    assert first["malformed"]["null_value"] and first["malformed"]["oversized"] == 2
 
     progress_file = tmp_path / "progress.jsonl"
     out = ok(
@@ -108,12 +79,19 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
         p["name"] == "bronze_ingest" and p["durationMs"]["triggerExecution"] for p in progress
     )
     assert out.count("bronze: batch ") == len(progress)
+    assert all(set(p["stepSeconds"]) == {"bronze_write", "dead_letter"} for p in progress)
     assert rows.select("topic", "partition", "offset").distinct().count() == first["messages"]
-    assert rows.where("value is null or _ingested_at is null or ingest_date is null").count() == 0
+    assert rows.where("_ingested_at is null or ingest_date is null").count() == 0
+    # Kept as they came: no value, no key, the 990 kB ones whole.
+    assert rows.where("value is null").count() == first["malformed"]["null_value"]
+    assert rows.where("key is null").count() == first["null_keys"] > 0
+    assert rows.where("length(value) > 900000").count() == 2
 
     detail = spark.sql(f"describe detail delta.`{env['LAKEHOUSE_BRONZE_PATH']}`").first()
     assert detail["partitionColumns"] == ["ingest_date"]
     assert detail["properties"]["delta.appendOnly"] == "true"
+    stats_columns = detail["properties"]["delta.dataSkippingStatsColumns"]
+    assert stats_columns == "topic,partition,offset,kafka_timestamp,_ingested_at"
 
     # The dead-letter topics hold exactly the structurally malformed messages, with reasons.
     topics = [f"{name}{env['LAKEHOUSE_TOPIC_SUFFIX']}.dlq" for name in ("orders", "payments")]

@@ -37,10 +37,15 @@ def test_counts_match_the_messages() -> None:
         max_lateness=timedelta(days=2),
         malformed_rate=0.1,
         v2_rate=0.25,
+        null_key_rate=0.1,
+        oversized=2,
     )
     messages, counts = generate(500, seed=1, trouble=trouble)
     kinds = Counter(m.kind for m in messages)
     assert counts.messages == len(messages)
+    assert counts.malformed["oversized"] == 2
+    assert sum(m.key is None for m in messages) == counts.null_keys > 0
+    assert all(m.kind == "valid" for m in messages if m.key is None)
     assert kinds["valid"] == sum(counts.valid_events.values())
     assert kinds["duplicate"] == counts.duplicates
     assert {k: kinds[k] for k in MALFORMED_KINDS} == counts.malformed

@@ -15,16 +15,17 @@ import hashlib
 import json
 import re
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT_DIR, VENV_BIN, ok, run, services
+from helpers import PROJECT_DIR, VENV_BIN, dead_letters, ok, run, services
 
 from ingest import config as ingest_config
-from ingest.generator import Trouble, generate
+from ingest.generator import DEAD_LETTER_KINDS, DEFAULT_START, MALFORMED_KINDS, Trouble, generate
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 
 pytestmark = pytest.mark.slow
@@ -37,9 +38,23 @@ TROUBLE = Trouble(
     duplicate_rate=0.2,
     late_rate=0.3,
     max_lateness=timedelta(hours=48),
-    malformed_rate=0.01,
-    v2_rate=0.4,
+    malformed_rate=0.03,
+    null_key_rate=0.05,
+    oversized=1,
 )
+# The reason staging gives each malformed kind (the start of quarantine.invalid_reason).
+QUARANTINE_REASONS = {
+    "not_json": "not JSON",
+    "truncated_json": "not JSON",
+    "oversized": "not JSON",
+    "not_utf8": "not UTF-8",
+    "null_value": "empty message (null value)",
+    "wrong_type": "wrong type: ",
+    "missing_field": "missing field: ",
+    "unknown_enum": "unknown status: ",
+    "negative_amount": "negative ",
+    "unknown_currency": "unknown currency: ",
+}
 
 
 ALL_TABLES = [
@@ -51,7 +66,7 @@ ALL_TABLES = [
     ("gold", "daily_revenue"),
     ("gold", "dim_customers"),
 ]
-EMAIL = re.compile(r"[^\s@\"]+@[^\s@\"]+\.[a-z]{2,}")
+EMAIL = re.compile(r"(?<![^\s@\"])[^\s@\"]++@[^\s@\"]+\.[a-z]{2,}")  # linear: see redact_emails
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +86,21 @@ def env(kafka_env, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def messages():
-    generated, _ = generate(400, seed=101, span=timedelta(hours=30), trouble=TROUBLE)
-    return generated
+    """240 orders on schema version 1, then 160 on version 2 (with `channel`): the producers
+    switch mid-stream, after silver exists, while late version 1 events keep coming."""
+    v1, _ = generate(240, seed=101, span=timedelta(hours=30), trouble=TROUBLE)
+    v2, _ = generate(
+        160,
+        seed=102,
+        start=DEFAULT_START + timedelta(hours=30),
+        span=timedelta(hours=20),
+        trouble=replace(TROUBLE, v2_rate=1.0),
+    )
+    return sorted(v1 + v2, key=lambda m: m.send_at)
+
+
+def is_v2(message) -> bool:
+    return message.value is not None and b'"schema_version":2' in message.value
 
 
 def dbt(env: dict[str, str], *args: str):
@@ -125,11 +153,16 @@ def ingest(env: dict[str, str]) -> None:
     ok(run([str(VENV_BIN / "python"), "-m", "ingest.bronze"], env))
 
 
+def table_path(env: dict[str, str], layer: str, table: str) -> Path:
+    if layer == "bronze":
+        return Path(env["LAKEHOUSE_BRONZE_PATH"])
+    schema = env["LAKEHOUSE_SCHEMA"]
+    return Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / f"{schema}_{layer}.db" / table
+
+
 def table_rows(spark, env: dict[str, str], layer: str, table: str) -> dict[str, dict]:
     """A table read by path, every value as text (timestamps to the millisecond, UTC)."""
-    schema = env["LAKEHOUSE_SCHEMA"]
-    path = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / f"{schema}_{layer}.db" / table
-    frame = spark.read.format("delta").load(str(path))
+    frame = spark.read.format("delta").load(str(table_path(env, layer, table)))
     columns = []
     for field in frame.schema.fields:
         if field.dataType.typeName() == "timestamp":
@@ -285,26 +318,81 @@ def assert_gold_matches(spark, env: dict[str, str], expected: dict[str, dict[str
 
 
 def test_two_batches_then_gold_equals_an_independent_computation(env, messages, spark) -> None:
-    # Send in two parts: late events of the first part's orders arrive in the second.
-    cut = int(len(messages) * 0.6)
-    assert any(m.kind == "valid" for m in messages[cut:])
+    # Two parts, cut where schema version 2 starts: late version 1 events arrive in both.
+    cut = next(i for i, m in enumerate(messages) if is_v2(m))
+    assert 0.25 < cut / len(messages) < 0.8
+    assert any(m.kind == "valid" and not is_v2(m) for m in messages[cut:])
     publish_part(env, messages[:cut])
     ingest(env)
     ok(dbt(env, "seed"))
     first = ok(dbt(env, "build"))
     assert "ERROR=0" in first
     assert_gold_matches(spark, env, expected_gold(messages[:cut]))
+    # Silver has the column before any event carries it.
+    assert {row["channel"] for row in table_rows(spark, env, "silver", "orders").values()} == {None}
 
     publish_part(env, messages[cut:])
     ingest(env)
     ok(dbt(env, "build"))
     assert_gold_matches(spark, env, expected_gold(messages))
+    channels = Counter(
+        row["channel"] for row in table_rows(spark, env, "silver", "orders").values()
+    )
+    assert channels[None] >= 200 and sum(channels.values()) - channels[None] >= 150
 
     # Contract failures are quarantined, each once, never in silver.
     quarantine = table_rows(spark, env, "silver", "quarantine")
     assert len(quarantine) == sum(m.kind not in ("valid", "duplicate") for m in messages)
     orders = table_rows(spark, env, "silver", "orders")
     assert len(orders) == len(expected_gold(messages)["fct_orders"])
+
+
+def test_every_produced_message_is_accounted_for_once(env, messages, spark) -> None:
+    """Reconciliation: produced = bronze = valid (in silver) + quarantined (with a reason);
+    the dead-lettered are exactly the quarantined structure failures."""
+    assert set(QUARANTINE_REASONS) == set(MALFORMED_KINDS)
+    kinds = Counter(m.kind for m in messages)
+    assert all(kinds[kind] for kind in MALFORMED_KINDS), f"a kind is missing: {kinds}"
+    assert sum(m.key is None for m in messages) > 0
+
+    bronze = spark.read.format("delta").load(env["LAKEHOUSE_BRONZE_PATH"])
+    coordinates = bronze.select("topic", "partition", "offset").distinct().count()
+    assert bronze.count() == coordinates == len(messages)
+    assert bronze.where("key is null").count() == sum(m.key is None for m in messages)
+
+    quarantine = table_rows(spark, env, "silver", "quarantine")
+    reasons = Counter(
+        next(
+            (r for r in QUARANTINE_REASONS.values() if row["invalid_reason"].startswith(r)),
+            row["invalid_reason"],
+        )
+        for row in quarantine.values()
+    )
+    assert reasons == Counter(
+        QUARANTINE_REASONS[m.kind] for m in messages if m.kind in MALFORMED_KINDS
+    )
+
+    valid = [json.loads(m.value) for m in messages if m.kind in ("valid", "duplicate")]
+    assert len(messages) - len(quarantine) == len(valid)
+    silver_ids = {
+        "order_id": set(table_rows(spark, env, "silver", "orders")),
+        "payment_id": set(table_rows(spark, env, "silver", "payments")),
+    }
+    for event in valid:
+        key = "payment_id" if "payment_id" in event else "order_id"
+        assert event[key] in silver_ids[key], event
+
+    conf = ingest_config.load(env)
+    letters = dead_letters(env, [conf.dead_letter_topic(t) for t in conf.topic_names])
+    assert len(letters) == sum(m.kind in DEAD_LETTER_KINDS for m in messages)
+    malformed = {qid for qid, row in quarantine.items() if row["is_malformed"] == "true"}
+    sources = {
+        f"{d['dlq.source.topic']}/{d['dlq.source.partition']}/{d['dlq.source.offset']}"
+        for d in letters
+    }
+    assert sources == malformed
+    assert all(d["dlq.error"] for d in letters)
+    assert max(len(d["value"] or b"") for d in letters) > 900_000  # the oversized ones
 
 
 def test_no_plain_email_reaches_silver_or_gold(env, messages, spark) -> None:
@@ -321,12 +409,33 @@ def test_no_plain_email_reaches_silver_or_gold(env, messages, spark) -> None:
                 assert value not in emails
 
 
+def delta_versions(env: dict[str, str], layer: str, table: str) -> dict[int, list[dict]]:
+    """Each commit of the table's Delta log: its file actions (add, remove)."""
+    log = table_path(env, layer, table) / "_delta_log"
+    return {
+        int(commit.stem): [
+            action
+            for line in commit.read_text().splitlines()
+            for action in [json.loads(line)]
+            if "add" in action or "remove" in action
+        ]
+        for commit in log.glob("*.json")
+    }
+
+
 def test_a_rerun_with_no_new_data_changes_no_row(env, spark) -> None:
+    tables = [("bronze", "kafka_events"), *ALL_TABLES]
     before = {t: table_rows(spark, env, *t) for t in ALL_TABLES}
+    versions_before = {t: max(delta_versions(env, *t)) for t in tables}
     ingest(env)
     ok(dbt(env, "build"))
     for t in ALL_TABLES:
         assert table_rows(spark, env, *t) == before[t], f"{t} changed"
+    # No commit with data: constraint and property changes may commit, without files.
+    for t in tables:
+        new = {v: a for v, a in delta_versions(env, *t).items() if v > versions_before[t]}
+        written = {v: actions for v, actions in new.items() if actions}
+        assert not written, f"{t}: a run with nothing new wrote files: {written}"
 
 
 def test_full_refresh_gives_the_same_silver_and_gold(env, spark) -> None:

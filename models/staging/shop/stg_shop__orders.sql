@@ -34,7 +34,8 @@ parsed as (
         _ingested_at,
         ingest_date,
         value as raw_value,
-        try_parse_json(value) as payload
+        {{ raw_message_error('value') }} as message_error,
+        case when is_valid_utf8(value) then try_parse_json(value) end as payload
     from source
 
 ),
@@ -49,6 +50,7 @@ typed as (
         _ingested_at,
         ingest_date,
         raw_value,
+        message_error,
         variant_get(payload, '$.event_id', 'string') as event_id,
         variant_get(payload, '$.event_type', 'string') as event_type,
         {{ rfc3339_timestamp("variant_get(payload, '$.event_ts', 'string')") }} as event_at,
@@ -101,8 +103,9 @@ checked as (
 
     select
         *,
-        coalesce(shape_error, items_shape_error) is not null as is_malformed,
+        coalesce(message_error, shape_error, items_shape_error) is not null as is_malformed,
         case
+            when message_error is not null then message_error
             when shape_error is not null then shape_error
             when items_shape_error is not null then items_shape_error
             when size(unexpected_fields) > 0

@@ -33,7 +33,8 @@ parsed as (
         _ingested_at,
         ingest_date,
         value as raw_value,
-        try_parse_json(value) as payload
+        {{ raw_message_error('value') }} as message_error,
+        case when is_valid_utf8(value) then try_parse_json(value) end as payload
     from source
 
 ),
@@ -48,6 +49,7 @@ typed as (
         _ingested_at,
         ingest_date,
         raw_value,
+        message_error,
         variant_get(payload, '$.event_id', 'string') as event_id,
         {{ rfc3339_timestamp("variant_get(payload, '$.event_ts', 'string')") }} as event_at,
         variant_get(payload, '$.payment_id', 'string') as payment_id,
@@ -87,8 +89,9 @@ checked as (
 
     select
         *,
-        shape_error is not null as is_malformed,
+        coalesce(message_error, shape_error) is not null as is_malformed,
         case
+            when message_error is not null then message_error
             when shape_error is not null then shape_error
             when size(unexpected_fields) > 0
                 then concat('unexpected field: ', array_join(unexpected_fields, ', '))
