@@ -13,8 +13,11 @@
       earliest event ever seen: a late order_placed still sets it);
     - keeps dbt-spark's merge_update_columns, merge_exclude_columns and incremental_predicates;
     - with `order_by`, drops incoming rows that would change nothing before Delta sees them, so
-      a batch of old news (silver re-reads a lookback window) rewrites no files.
-    Without order_by it behaves like the stock merge, with null-safe keys.
+      a batch of old news (silver re-reads a lookback window) rewrites no files;
+    - with `sync: true`, for a model that selects its whole current state (an aggregate):
+      writes only the rows that differ from the stored ones, and deletes the stored keys the
+      model no longer has, so a run with nothing new writes nothing.
+    Without order_by or sync it behaves like the stock merge, with null-safe keys.
 
     lakehouse_merge_sql builds the statement from plain arguments (no dbt context), so
     tests/python/test_merge_macro.py renders it with Jinja and runs it on Spark.
@@ -44,11 +47,15 @@
         target=target,
         source=source,
         unique_key=unique_key,
-        update_columns=update_columns or (dest_columns | map(attribute='name') | list),
+        update_columns=(
+            dest_columns | map(attribute='name') | list
+            if merge_meta.get('sync') or not update_columns else update_columns
+        ),
         incremental_predicates=incremental_predicates,
         order_by=merge_meta.get('order_by'),
         keep_least=merge_meta.get('keep_least', []),
         keep_greatest=merge_meta.get('keep_greatest', []),
+        sync=merge_meta.get('sync', false),
     ) }}
 {% endmacro %}
 
@@ -61,7 +68,8 @@
     incremental_predicates=none,
     order_by=none,
     keep_least=[],
-    keep_greatest=[]
+    keep_greatest=[],
+    sync=false
 ) %}
     {%- if unique_key is none -%}
         {%- set keys = [] -%}
@@ -91,6 +99,13 @@
     {%- for column in keep_greatest -%}
         {%- do moves.append('dbt_internal_source.' ~ column ~ ' > dbt_internal_dest.' ~ column) -%}
     {%- endfor %}
+
+    {%- if sync %}
+    {%- if not keys or order_by %}
+        {{ exceptions.raise_compiler_error('meta.merge.sync needs a unique_key and no order_by') }}
+    {%- endif %}
+    {{ lakehouse_sync_merge_sql(target, source, predicates, update_columns) }}
+    {%- else %}
 
     merge into {{ target }} as dbt_internal_dest
     using (
@@ -149,4 +164,50 @@
     {%- endif %}
 
     when not matched then insert *
+    {%- endif %}
+{% endmacro %}
+
+
+{% macro lakehouse_sync_merge_sql(target, source, predicates, columns) %}
+    {#- `columns`: every column of the target (merge_update_columns does not apply). #}
+    {%- set unchanged = [] + predicates -%}
+    {%- for column in columns -%}
+        {%- do unchanged.append('dbt_internal_source.' ~ column ~ ' <=> dbt_internal_dest.' ~ column) -%}
+    {%- endfor %}
+    merge into {{ target }} as dbt_internal_dest
+    using (
+        {#- The rows that differ from the stored ones, and the stored keys that are gone. #}
+        select
+            {%- for column in columns %}
+            dbt_internal_source.{{ column }},
+            {%- endfor %}
+            false as dbt_merge_is_gone
+        from {{ source }} as dbt_internal_source
+        left anti join {{ target }} as dbt_internal_dest
+            on {{ unchanged | join('\n            and ') }}
+        union all
+        select
+            {%- for column in columns %}
+            dbt_internal_dest.{{ column }},
+            {%- endfor %}
+            true as dbt_merge_is_gone
+        from {{ target }} as dbt_internal_dest
+        left anti join {{ source }} as dbt_internal_source
+            on {{ predicates | join('\n            and ') }}
+    ) as dbt_internal_source
+    on {{ predicates | join('\n        and ') }}
+
+    when matched and dbt_internal_source.dbt_merge_is_gone then delete
+
+    when matched then update set
+    {%- for column in columns %}
+        {{ column }} = dbt_internal_source.{{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
+
+    when not matched then insert ({{ columns | join(', ') }})
+        values (
+        {%- for column in columns -%}
+            dbt_internal_source.{{ column }}{{ ', ' if not loop.last }}
+        {%- endfor -%}
+        )
 {% endmacro %}

@@ -31,8 +31,8 @@
     ).print_table(max_rows=15, max_column_width=50) %}
 
     {{ print('\nThe newest write to each incremental table') }}
-    {{ print('| model         | version | operation                         | rows read | inserted | updated |') }}
-    {%- for model in ['orders', 'payments', 'order_items', 'quarantine', 'fct_orders', 'dim_customers'] %}
+    {{ print('| model         | version | operation                         | rows read | inserted | updated | deleted |') }}
+    {%- for model in ['orders', 'payments', 'order_items', 'quarantine', 'fct_orders', 'dim_customers', 'daily_revenue'] %}
         {#- The newest write: constraint and property changes write no data. -#}
         {%- set writes = [] -%}
         {%- for entry in run_query('describe history ' ~ ref(model) ~ ' limit 10').rows -%}
@@ -42,13 +42,14 @@
         {%- endfor -%}
         {%- set newest = writes[0] -%}
         {%- set metrics = fromjson(newest['operationMetrics'] or '{}') -%}
-        {{ print('| %-13s | %7s | %-33s | %9s | %8s | %7s |' | format(
+        {{ print('| %-13s | %7s | %-33s | %9s | %8s | %7s | %7s |' | format(
             model,
             newest['version'],
             newest['operation'],
             metrics.get('numSourceRows', metrics.get('numOutputRows', '-')),
             metrics.get('numTargetRowsInserted', '-'),
             metrics.get('numTargetRowsUpdated', metrics.get('numTargetRowsMatchedUpdated', '-')),
+            metrics.get('numTargetRowsDeleted', '-'),
         )) }}
     {%- endfor %}
 

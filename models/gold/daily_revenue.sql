@@ -1,9 +1,19 @@
-{{ config(materialized='table', meta={'zorder_by': ['order_date']}) }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='order_date',
+        on_schema_change='fail',
+        meta={'zorder_by': ['order_date'], 'merge': {'sync': true}},
+    )
+}}
 
 {#-
-    One row per order date (UTC date of placed_at). A table, rebuilt each run from fct_orders
-    (one row per order: seconds even at millions): an order's date can move earlier when a
-    late order_placed arrives, which a merge keyed on the new date would count twice.
+    One row per order date (UTC date of placed_at), aggregated each run from all of fct_orders
+    (one row per order: seconds even at millions), because an order's date can move earlier
+    when a late order_placed arrives. The sync merge (macros/merge/merge_latest.sql) then
+    writes only the days whose numbers changed and deletes days left with no order: a run
+    with nothing new writes nothing.
 -#}
 
 with

@@ -2,7 +2,8 @@
 
 Cases: a newer version updates; an older (late) version does not, but still lowers the kept
 earliest time; duplicates in one batch collapse to the newest; null keys match null-safely;
-new keys insert; without merge_order_by the stock behaviour (update all) holds.
+new keys insert; without merge_order_by the stock behaviour (update all) holds; `sync` writes
+only the rows that differ and deletes the keys that are gone.
 """
 
 from __future__ import annotations
@@ -115,3 +116,33 @@ def test_without_order_by_it_is_the_stock_merge(spark, tables) -> None:
     spark.sql(merge_sql(target, source))
     assert ("a", "placed", 1, 1, 1) in rows(spark, target)  # older, but updated all the same
     assert ("d", "placed", 2, 2, 2) in rows(spark, target)
+
+
+def test_sync_writes_only_what_differs_and_deletes_what_is_gone(spark, tables) -> None:
+    target, source = tables
+    # The whole new state: a as stored, b changed, c new; the null-key row is gone.
+    spark.sql(
+        f"insert into {source} values "
+        "('a', 'paid', 10, 20, 5), ('b', 'shipped', 10, 30, 6), ('c', 'placed', 1, 1, 1)"
+    )
+    sql = merge_sql(target, source, sync=True)
+    spark.sql(sql)
+    assert rows(spark, target) == {
+        ("a", "paid", 10, 20, 5),
+        ("b", "shipped", 10, 30, 6),
+        ("c", "placed", 1, 1, 1),
+    }
+    merge = spark.sql(f"describe history {target}").orderBy("version").collect()[-1]
+    # b updated, c inserted, the null key deleted; a not written (rows: a shares b's file).
+    assert merge["operationMetrics"]["numTargetRowsUpdated"] == "1"
+    assert merge["operationMetrics"]["numTargetRowsInserted"] == "1"
+    assert merge["operationMetrics"]["numTargetRowsDeleted"] == "1"
+
+    versions = spark.sql(f"describe history {target}").count()
+    spark.sql(sql)  # the same state again: nothing to write
+    assert rows(spark, target) == {("a", "paid", 10, 20, 5), ("b", "shipped", 10, 30, 6),
+                                   ("c", "placed", 1, 1, 1)}  # fmt: skip
+    for entry in spark.sql(f"describe history {target}").orderBy("version").collect()[versions:]:
+        metrics = entry["operationMetrics"]
+        assert metrics.get("numTargetFilesAdded", "0") == "0", metrics
+        assert metrics.get("numTargetFilesRemoved", "0") == "0", metrics
