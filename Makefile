@@ -187,8 +187,10 @@ demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report,
 # --- benchmarks --------------------------------------------------------------------------
 
 .PHONY: bench
-bench: setup ## benchmarks on private stacks -> bench/results/*.json (BENCH_EVENTS=1000000 for ingest)
+bench: setup ## benchmarks on private stacks -> bench/results/*.json (about an hour; README "Benchmarks")
 	@$(PY) bench/ingest_throughput.py
+	@$(PY) bench/latency.py
+	@$(PY) bench/incremental_cost.py
 	@$(PY) bench/dbt_overhead.py
 
 # --- cleaning ----------------------------------------------------------------------------

@@ -1,0 +1,169 @@
+"""Benchmark 2: event-to-gold latency, with ingest running continuously and dbt in a loop.
+
+On a private stack (Kafka and the Thrift server):
+- the bronze job runs `--continuous` (a micro-batch every BENCH_TRIGGER, default 2 seconds);
+- `dbt build --target thrift` runs back to back: the tightest schedule, every quality gate
+  included;
+- a trickle producer publishes one marked order (`order_placed`, order_id `lat-<n>`) every
+  BENCH_TRICKLE_SECONDS (default 3) for BENCH_MINUTES (default 5);
+- a watcher reads fct_orders' Delta log and files with delta-rs every half second and notes
+  when each marked order appears.
+
+Reports p50, p95 and the maximum of (visible in fct_orders - published), and the dbt loop's
+build times. Writes bench/results/latency.json. `make bench` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from common import PROJECT_DIR, bench_env, run, services, write_result
+from deltalake import DeltaTable
+
+from ingest import config as ingest_config
+from ingest.generator import generate
+from ingest.kafka_client import idempotent_producer, publish
+
+VENV_BIN = Path(sys.executable).parent
+DBT = [str(VENV_BIN / "dbt"), "--quiet"]
+
+
+def marked_order(template: dict, number: int) -> dict:
+    """A valid order_placed event, new order id, happening now."""
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {**template, "event_id": str(uuid.uuid4()), "order_id": f"lat-{number:05d}",
+            "event_ts": now}  # fmt: skip
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def first_day(env: dict[str, str]) -> None:
+    """Orders in every table, built once (not timed)."""
+    print("bench: a first day of orders, built (not timed)", file=sys.stderr)
+    run([sys.executable, "-m", "ingest.produce", "--orders", "200", "--seed", "5"], env,
+        quiet=True)  # fmt: skip
+    run([sys.executable, "-m", "ingest.bronze"], env, quiet=True)
+    run([*DBT, "seed", "--target", "thrift"], env, quiet=True)
+    run([*DBT, "build", "--target", "thrift"], env, quiet=True)
+
+
+def trickle(env: dict[str, str], sent: dict[str, float], minutes: float, every_s: float) -> None:
+    """Publish a marked order every `every_s` seconds; note when each was sent."""
+    conf = ingest_config.load(env)
+    producer = idempotent_producer(conf.bootstrap_servers)
+    messages, _ = generate(1, seed=9)
+    template = next(json.loads(m.value) for m in messages if m.contract == "orders")
+    print(f"bench: a marked order every {every_s:g} s for {minutes:g} min", file=sys.stderr)
+    deadline = time.monotonic() + minutes * 60
+    while time.monotonic() < deadline:
+        event = marked_order(template, len(sent))
+        publish(producer, conf.topic_names[0], [(event["order_id"], json.dumps(event))])
+        sent[event["order_id"]] = time.time()
+        time.sleep(every_s)
+
+
+def main() -> None:
+    minutes = float(os.environ.get("BENCH_MINUTES", "5"))
+    trickle_s = float(os.environ.get("BENCH_TRICKLE_SECONDS", "3"))
+    trigger = os.environ.get("BENCH_TRIGGER", "2 seconds")
+    env = bench_env("latency")
+    fct_orders = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / "lakehouse_gold.db" / "fct_orders"
+    services(env, "up", "kafka", "thrift")
+    stop = threading.Event()
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    builds: list[float] = []
+    failed_builds: list[float] = []
+    ingest_proc: subprocess.Popen | None = None
+    loops: list[threading.Thread] = []
+
+    def build_loop() -> None:
+        # A failed build is counted and the loop goes on, as the next scheduled run would.
+        while not stop.is_set():
+            started = time.monotonic()
+            done = subprocess.run(
+                [*DBT, "build", "--target", "thrift"],
+                env=env,
+                cwd=PROJECT_DIR,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+            (builds if done.returncode == 0 else failed_builds).append(time.monotonic() - started)
+
+    def watch() -> None:
+        while not stop.is_set():
+            if fct_orders.exists():
+                table = DeltaTable(str(fct_orders)).to_pyarrow_table(columns=["order_id"])
+                now = time.time()
+                for order_id in table.column("order_id").to_pylist():
+                    if order_id in sent and order_id not in seen:
+                        seen[order_id] = now
+            time.sleep(0.5)
+
+    try:
+        first_day(env)
+        ingest_proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest.bronze", "--continuous", "--trigger-interval", trigger],
+            env=env,
+            cwd=PROJECT_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        loops += [threading.Thread(target=f, daemon=True) for f in (build_loop, watch)]
+        for loop in loops:
+            loop.start()
+        trickle(env, sent, minutes, trickle_s)
+        wait_until = time.monotonic() + 300
+        while len(seen) < len(sent) and time.monotonic() < wait_until:
+            time.sleep(1)
+    finally:
+        stop.set()
+        for loop in loops:
+            loop.join(timeout=600)  # the running build ends before its server stops
+        if ingest_proc is not None:
+            ingest_proc.send_signal(signal.SIGTERM)
+            ingest_proc.wait(timeout=120)
+        services(env, "down")
+
+    latencies = [seen[o] - sent[o] for o in sent if o in seen]
+    if not latencies:
+        raise SystemExit("bench: no marked order reached fct_orders")
+    write_result(
+        "latency",
+        {
+            "trigger": trigger,
+            "trickle_seconds": trickle_s,
+            "marked_orders": len(sent),
+            "reached_gold": len(latencies),
+            "latency_seconds": {
+                "p50": round(percentile(latencies, 0.5), 1),
+                "p95": round(percentile(latencies, 0.95), 1),
+                "max": round(max(latencies), 1),
+            },
+            "dbt_build_seconds": {
+                "builds": len(builds),
+                "failed_builds": len(failed_builds),
+                "mean": round(statistics.mean(builds), 1) if builds else None,
+                "max": round(max(builds), 1) if builds else None,
+            },
+            "goal": {"p95_seconds_under": 60},
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
