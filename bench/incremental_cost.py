@@ -1,0 +1,124 @@
+"""Benchmark 3: what an incremental `dbt build` costs as history grows, against a full refresh.
+
+On a private stack (Kafka and the Thrift server, so every build runs on a warm Spark), for each
+history size in BENCH_HISTORY (events in bronze; default 100000,1000000,5000000):
+
+1. top bronze up to that many events (produced to Kafka and ingested, as in production) and
+   build, untimed;
+2. produce and ingest a fixed batch of BENCH_NEW_EVENTS new events (default 10000), then time
+   the incremental `dbt build`: models and tests apart, from dbt's run_results.json. It runs
+   with `silver_lookback_hours: 0`: here all history was ingested minutes ago, so the default
+   hour of lookback would re-read all of it, where in production it re-reads the last hour;
+3. time a `dbt build --full-refresh` of the same warehouse (BENCH_FULL_REFRESH=0 skips it).
+
+Goal: the incremental build at the largest history costs at most 1.5x the one at the smallest
+(cost tracks new data), while the full refresh grows with history.
+
+Writes bench/results/incremental_cost.json. `make bench` runs it; alone, it is
+`.venv/bin/python bench/incremental_cost.py` (about half an hour at the default sizes: bronze
+ends with over 5 million events).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from common import bench_env, run, services, write_result
+
+VENV_BIN = Path(sys.executable).parent
+DBT = [str(VENV_BIN / "dbt"), "--quiet"]
+EVENTS_PER_ORDER = 5.7  # what the generator gives on average without trouble
+PRODUCE_CHUNK_ORDERS = 150_000  # about 0.6 GB of generated messages held at once
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def produce(env: dict[str, str], orders: int, seed: int, day: int) -> int:
+    """Publish `orders` orders placed on day `day` (in chunks); the events delivered."""
+    state = Path(env["LAKEHOUSE_STATE_DIR"])
+    delivered = 0
+    for chunk, first in enumerate(range(0, orders, PRODUCE_CHUNK_ORDERS)):
+        manifest = state / f"produce-{seed}-{chunk}.json"
+        count = min(PRODUCE_CHUNK_ORDERS, orders - first)
+        start = (START + timedelta(days=day)).isoformat()
+        run(
+            [sys.executable, "-m", "ingest.produce", "--orders", str(count),
+             "--seed", str(seed * 1000 + chunk), "--start", start, "--manifest", str(manifest)],
+            env,
+            quiet=True,
+        )  # fmt: skip
+        delivered += json.loads(manifest.read_text())["delivered"]
+    return delivered
+
+
+def ingest(env: dict[str, str]) -> None:
+    run([sys.executable, "-m", "ingest.bronze"], env, quiet=True)
+
+
+def timed_build(env: dict[str, str], *args: str) -> dict[str, float]:
+    """A `dbt build` on the thrift target: wall seconds, and the models' and tests' seconds."""
+    wall_s, _ = run([*DBT, "build", "--target", "thrift", *args], env, quiet=True)
+    results = json.loads((Path(env["DBT_TARGET_PATH"]) / "run_results.json").read_text())
+    by_kind = {"model": 0.0, "test": 0.0}
+    for result in results["results"]:
+        kind = result["unique_id"].split(".")[0]
+        if kind in by_kind:
+            by_kind[kind] += result["execution_time"]
+    return {
+        "wall_seconds": round(wall_s, 1),
+        "models_seconds": round(by_kind["model"], 1),
+        "tests_seconds": round(by_kind["test"], 1),
+    }
+
+
+def main() -> None:
+    sizes = [int(s) for s in os.environ.get("BENCH_HISTORY", "100000,1000000,5000000").split(",")]
+    new_events = int(os.environ.get("BENCH_NEW_EVENTS", "10000"))
+    full_refresh = os.environ.get("BENCH_FULL_REFRESH", "1") != "0"
+    if sizes != sorted(sizes) or sizes[0] <= 0:
+        raise SystemExit("BENCH_HISTORY: growing positive sizes, e.g. 100000,1000000,5000000")
+    env = bench_env("incremental")
+    services(env, "up", "kafka", "thrift")
+    runs = []
+    history = 0
+    try:
+        run([*DBT, "seed", "--target", "thrift"], env, quiet=True)
+        for step, size in enumerate(sizes):
+            print(f"bench: bronze to {size:,} events", file=sys.stderr)
+            history += produce(env, round((size - history) / EVENTS_PER_ORDER), step + 1, step * 2)
+            ingest(env)
+            run([*DBT, "build", "--target", "thrift"], env, quiet=True)  # catch up, untimed
+
+            print(f"bench: {new_events:,} new events on {history:,}", file=sys.stderr)
+            added = produce(env, round(new_events / EVENTS_PER_ORDER), 100 + step, step * 2 + 1)
+            ingest(env)
+            incremental = timed_build(env, "--vars", "{silver_lookback_hours: 0}")
+            history += added
+            result = {"history_events": history, "new_events": added, "incremental": incremental}
+            if full_refresh:
+                print(f"bench: full refresh on {history:,}", file=sys.stderr)
+                result["full_refresh"] = timed_build(env, "--full-refresh")
+            print(f"bench: {json.dumps(result)}", file=sys.stderr)
+            runs.append(result)
+    finally:
+        services(env, "down")
+
+    smallest, largest = runs[0], runs[-1]
+    ratio = {
+        key: round(largest["incremental"][key] / max(smallest["incremental"][key], 1e-9), 2)
+        for key in ("wall_seconds", "models_seconds", "tests_seconds")
+    }
+    result = {"runs": runs, "incremental_ratio_largest_to_smallest": ratio}
+    if full_refresh:
+        result["full_refresh_ratio_largest_to_smallest"] = round(
+            largest["full_refresh"]["wall_seconds"] / smallest["full_refresh"]["wall_seconds"], 2
+        )
+    result["goal"] = {"incremental_ratio_at_most": 1.5}
+    write_result("incremental_cost", result)
+
+
+if __name__ == "__main__":
+    main()
