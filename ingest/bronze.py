@@ -309,8 +309,8 @@ def run(
             if entry["batchId"] > last_batch:
                 last_batch = entry["batchId"]
                 rows += entry["numInputRows"]
+                steps = writer.timings.pop(entry["batchId"], {})  # logged or not: drop it
                 if entry["numInputRows"] or not continuous:
-                    steps = writer.timings.pop(entry["batchId"], {})
                     _log_progress(entry, steps, progress_file)
 
     while query.isActive:
