@@ -134,6 +134,12 @@ lint: $(DATA_STAMP) ## ruff and sqlfluff
 test: setup lint ## set up, lint and run the whole test suite (starts and stops its own services)
 	$(VENV)/bin/pytest
 
+# The reliability suite (docs/reliability.md) without the Airflow DAG runs; `make test` runs it too.
+FAULT_TESTS := test_bronze_ingest test_pipeline_e2e test_merge_macro test_contract test_dbt_targets test_ingest_config test_security test_stack
+.PHONY: test-faults
+test-faults: setup ## the fault-injection and reliability tests only (about 30 min; make test includes them)
+	$(VENV)/bin/pytest $(FAULT_TESTS:%=tests/python/%.py)
+
 # --- the pipeline ------------------------------------------------------------------------
 
 .PHONY: produce
