@@ -16,6 +16,7 @@ from services.settings import private_stack_env
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_DIR / "bench" / "results"
+DBT = str(Path(sys.executable).parent / "dbt")  # the venv's dbt, beside this interpreter
 
 
 def bench_env(name: str) -> dict[str, str]:

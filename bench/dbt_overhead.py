@@ -14,10 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from common import PROJECT_DIR, bench_env, run, services, write_result
-
-VENV_BIN = Path(sys.executable).parent
-DBT = str(VENV_BIN / "dbt")
+from common import DBT, PROJECT_DIR, bench_env, run, services, write_result
 
 
 def main() -> None:

@@ -27,10 +27,10 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from common import DBT as DBT_BIN
 from common import bench_env, run, services, write_result
 
-VENV_BIN = Path(sys.executable).parent
-DBT = [str(VENV_BIN / "dbt"), "--quiet"]
+DBT = [DBT_BIN, "--quiet"]
 EVENTS_PER_ORDER = 5.7  # what the generator gives on average without trouble
 PRODUCE_CHUNK_ORDERS = 150_000  # about 0.6 GB of generated messages held at once
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -27,6 +27,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import DBT as DBT_BIN
 from common import PROJECT_DIR, bench_env, run, services, write_result
 from deltalake import DeltaTable
 
@@ -34,8 +35,7 @@ from ingest import config as ingest_config
 from ingest.generator import generate
 from ingest.kafka_client import idempotent_producer, publish
 
-VENV_BIN = Path(sys.executable).parent
-DBT = [str(VENV_BIN / "dbt"), "--quiet"]
+DBT = [DBT_BIN, "--quiet"]
 
 
 def marked_order(template: dict, number: int) -> dict:
