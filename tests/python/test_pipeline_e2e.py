@@ -438,6 +438,24 @@ def test_a_rerun_with_no_new_data_changes_no_row(env, spark) -> None:
         assert not written, f"{t}: a run with nothing new wrote files: {written}"
 
 
+def test_staging_tests_judge_only_the_rows_the_next_build_reads(env, spark) -> None:
+    # Bronze holds quarantined records, all read by the last build. With no lookback the
+    # rate gate sees nothing new and passes even at a limit of 0%; with a lookback longer
+    # than the history it sees them all, and the same limit fails.
+    gate = ["test", "--select", "quarantine_rate_orders"]
+    ok(dbt(env, *gate, "--vars", "{silver_lookback_hours: 0, quarantine_error_pct: 0}"))
+    wide = dbt(env, *gate, "--vars", "{silver_lookback_hours: 100000, quarantine_error_pct: 0}")
+    assert wide.returncode != 0 and "quarantine_rate_orders" in wide.stdout, wide.stdout[-3000:]
+
+    # Quarantine keeps only invalid rows, so it records how far it has read: the newest
+    # _ingested_at in bronze, which the last build read.
+    bronze = table_path(env, "bronze", "kafka_events")
+    newest = spark.sql(f"select unix_micros(max(_ingested_at)) from delta.`{bronze}`").first()[0]
+    quarantine = table_path(env, "silver", "quarantine")
+    properties = dict(spark.sql(f"show tblproperties delta.`{quarantine}`").collect())
+    assert int(properties["lakehouse.ingested_through"]) == newest
+
+
 def test_full_refresh_gives_the_same_silver_and_gold(env, spark) -> None:
     tables = ALL_TABLES
     incremental = {t: table_rows(spark, env, *t) for t in tables}
