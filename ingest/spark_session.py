@@ -47,6 +47,9 @@ def local_spark_conf(env: Mapping[str, str] | None = None) -> dict[str, str]:
     conf = stack_settings.load(env)
     env.setdefault("LAKEHOUSE_STATE_DIR", str(conf.state_dir))
     env.setdefault("LAKEHOUSE_JARS_DIR", str(conf.jars_dir))
+    # This file's profile, so files it names beside itself (the Spark logging config) are
+    # found whatever DBT_PROFILES_DIR says.
+    env["DBT_PROFILES_DIR"] = str(PROFILES_YML.parent)
     profile = yaml.safe_load(PROFILES_YML.read_text())["lakehouse"]["outputs"]["local"]
     params: dict[str, Any] = profile["server_side_parameters"]
     return {key: _render(str(value), env) for key, value in params.items()}
@@ -76,6 +79,9 @@ def build_spark_session(
     # Python workers (UDFs) run this interpreter, with this venv's packages; pyspark reads the
     # env var in this process, not the spark.pyspark.python setting.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # The address the profile binds the driver to; unset, Spark warns that the host name
+    # resolves to a loopback address.
+    os.environ.setdefault("SPARK_LOCAL_IP", conf.get("spark.driver.bindAddress", "127.0.0.1"))
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -99,6 +99,18 @@ def test_one_model_run_on_thrift_builds_a_delta_table(thrift, one_model_project)
     ]
 
 
+def test_the_thrift_log_keeps_warnings_without_the_known_noise(thrift) -> None:
+    # After the runs above: profiles/spark-log4j2.properties keeps the server's own start
+    # line and drops Spark's INFO chatter and Hive's per-session warning.
+    log = (Path(thrift["LAKEHOUSE_STATE_DIR"]) / "logs" / "thrift.log").read_text()
+    assert " INFO HiveThriftServer2: " in log
+    chatter = [
+        line for line in log.splitlines() if " INFO " in line and "HiveThriftServer2" not in line
+    ]
+    assert not chatter, chatter[:5]
+    assert "HiveConf of name" not in log
+
+
 def test_the_thrift_target_fails_fast_and_clearly_when_the_server_is_down(env) -> None:
     down = {**env, "THRIFT_PORT": str(free_port())}
     result = dbt(down, "run", "--target", "thrift", "--select", "stg_shop__orders")
