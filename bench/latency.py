@@ -2,15 +2,16 @@
 
 On a private stack (Kafka and the Thrift server):
 - the bronze job runs `--continuous` (a micro-batch every BENCH_TRIGGER, default 2 seconds);
-- `dbt build --target thrift` runs back to back: the tightest schedule, every quality gate
-  included;
-- a trickle producer publishes one marked order (`order_placed`, order_id `lat-<n>`) every
-  BENCH_TRICKLE_SECONDS (default 3) for BENCH_MINUTES (default 5);
+- `dbt build --target thrift` runs back to back, the tightest schedule, once per selection in
+  BENCH_SELECTIONS (default `all,+fct_orders`: the whole project, every quality gate; then
+  only fct_orders and what it is built from, with every gate on that path), one phase each;
+- in each phase a trickle producer publishes one marked order (`order_placed`, order_id
+  `lat-<phase>-<n>`) every BENCH_TRICKLE_SECONDS (default 3) for BENCH_MINUTES (default 5);
 - a watcher reads fct_orders' Delta log and files with delta-rs every half second and notes
   when each marked order appears.
 
-Reports p50, p95 and the maximum of (visible in fct_orders - published), and the dbt loop's
-build times. Writes bench/results/latency.json. `make bench` runs it.
+Reports, per selection, p50, p95 and the maximum of (visible in fct_orders - published), and
+the dbt loop's build times. Writes bench/results/latency.json. `make bench` runs it.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ from ingest.kafka_client import idempotent_producer, publish
 DBT = [DBT_BIN, "--quiet"]
 
 
-def marked_order(template: dict, number: int) -> dict:
+def marked_order(template: dict, phase: int, number: int) -> dict:
     """A valid order_placed event, new order id, happening now."""
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {**template, "event_id": str(uuid.uuid4()), "order_id": f"lat-{number:05d}",
-            "event_ts": now}  # fmt: skip
+    return {**template, "event_id": str(uuid.uuid4()),
+            "order_id": f"lat-{phase}-{number:05d}", "event_ts": now}  # fmt: skip
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -60,7 +61,9 @@ def first_day(env: dict[str, str]) -> None:
     run([*DBT, "build", "--target", "thrift"], env, quiet=True)
 
 
-def trickle(env: dict[str, str], sent: dict[str, float], minutes: float, every_s: float) -> None:
+def trickle(
+    env: dict[str, str], phase: int, sent: dict[str, float], minutes: float, every_s: float
+) -> None:
     """Publish a marked order every `every_s` seconds; note when each was sent."""
     conf = ingest_config.load(env)
     producer = idempotent_producer(conf.bootstrap_servers)
@@ -69,40 +72,67 @@ def trickle(env: dict[str, str], sent: dict[str, float], minutes: float, every_s
     print(f"bench: a marked order every {every_s:g} s for {minutes:g} min", file=sys.stderr)
     deadline = time.monotonic() + minutes * 60
     while time.monotonic() < deadline:
-        event = marked_order(template, len(sent))
+        event = marked_order(template, phase, len(sent))
         publish(producer, conf.topic_names[0], [(event["order_id"], json.dumps(event))])
         sent[event["order_id"]] = time.time()
         time.sleep(every_s)
 
 
-def main() -> None:
-    minutes = float(os.environ.get("BENCH_MINUTES", "5"))
-    trickle_s = float(os.environ.get("BENCH_TRICKLE_SECONDS", "3"))
-    trigger = os.environ.get("BENCH_TRIGGER", "2 seconds")
-    env = bench_env("latency")
-    fct_orders = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / "lakehouse_gold.db" / "fct_orders"
-    services(env, "up", "kafka", "thrift")
+def fct_orders_path(env: dict[str, str]) -> Path:
+    return Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / "lakehouse_gold.db" / "fct_orders"
+
+
+def selection_args(selection: str) -> list[str]:
+    return [] if selection == "all" else ["--select", selection]
+
+
+def summary(sent: dict[str, float], seen: dict[str, float], builds: list[float],
+            failed_builds: list[float]) -> dict:  # fmt: skip
+    latencies = [seen[o] - sent[o] for o in sent if o in seen]
+    return {
+        "marked_orders": len(sent),
+        "reached_gold": len(latencies),
+        "latency_seconds": {
+            "p50": round(percentile(latencies, 0.5), 1),
+            "p95": round(percentile(latencies, 0.95), 1),
+            "max": round(max(latencies), 1),
+        }
+        if latencies
+        else None,
+        "dbt_build_seconds": {
+            "builds": len(builds),
+            "failed_builds": len(failed_builds),
+            "mean": round(statistics.mean(builds), 1) if builds else None,
+            "max": round(max(builds), 1) if builds else None,
+        },
+    }
+
+
+def phase(
+    env: dict[str, str], number: int, selection: str, *, minutes: float, trickle_s: float
+) -> dict:
+    """One selection's loop: marked orders trickle in while dbt builds it back to back."""
+    fct_orders = fct_orders_path(env)
     stop = threading.Event()
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     builds: list[float] = []
     failed_builds: list[float] = []
-    ingest_proc: subprocess.Popen | None = None
-    loops: list[threading.Thread] = []
 
     def build_loop() -> None:
         # A failed build is counted and the loop goes on, as the next scheduled run would.
         while not stop.is_set():
             started = time.monotonic()
             done = subprocess.run(
-                [*DBT, "build", "--target", "thrift"],
+                [*DBT, "build", "--target", "thrift", *selection_args(selection)],
                 env=env,
                 cwd=PROJECT_DIR,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 check=False,
             )
-            (builds if done.returncode == 0 else failed_builds).append(time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            (builds if done.returncode == 0 else failed_builds).append(elapsed)
 
     def watch() -> None:
         while not stop.is_set():
@@ -114,6 +144,34 @@ def main() -> None:
                         seen[order_id] = now
             time.sleep(0.5)
 
+    print(f"bench: phase {number}, dbt build selecting {selection}", file=sys.stderr)
+    loops = [threading.Thread(target=f, daemon=True) for f in (build_loop, watch)]
+    try:
+        for loop in loops:
+            loop.start()
+        trickle(env, number, sent, minutes, trickle_s)
+        wait_until = time.monotonic() + 300
+        while len(seen) < len(sent) and time.monotonic() < wait_until:
+            time.sleep(1)
+    finally:
+        stop.set()
+        for loop in loops:
+            loop.join(timeout=600)  # the running build ends before the next phase
+    result = summary(sent, seen, builds, failed_builds)
+    print(f"bench: {selection}: {json.dumps(result)}", file=sys.stderr)
+    return result
+
+
+def main() -> None:
+    minutes = float(os.environ.get("BENCH_MINUTES", "5"))
+    trickle_s = float(os.environ.get("BENCH_TRICKLE_SECONDS", "3"))
+    trigger = os.environ.get("BENCH_TRIGGER", "2 seconds")
+    selections = os.environ.get("BENCH_SELECTIONS", "all,+fct_orders").split(",")
+    env = bench_env("latency")
+    services(env, "up", "kafka", "thrift")
+    ingest_proc: subprocess.Popen | None = None
+    phases: dict[str, dict] = {}
+
     try:
         first_day(env)
         ingest_proc = subprocess.Popen(
@@ -123,43 +181,23 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        loops += [threading.Thread(target=f, daemon=True) for f in (build_loop, watch)]
-        for loop in loops:
-            loop.start()
-        trickle(env, sent, minutes, trickle_s)
-        wait_until = time.monotonic() + 300
-        while len(seen) < len(sent) and time.monotonic() < wait_until:
-            time.sleep(1)
+        for number, selection in enumerate(selections, start=1):
+            phases[selection] = phase(env, number, selection, minutes=minutes, trickle_s=trickle_s)
     finally:
-        stop.set()
-        for loop in loops:
-            loop.join(timeout=600)  # the running build ends before its server stops
         if ingest_proc is not None:
             ingest_proc.send_signal(signal.SIGTERM)
             ingest_proc.wait(timeout=120)
         services(env, "down")
 
-    latencies = [seen[o] - sent[o] for o in sent if o in seen]
-    if not latencies:
+    if not any(p["reached_gold"] for p in phases.values()):
         raise SystemExit("bench: no marked order reached fct_orders")
     write_result(
         "latency",
         {
             "trigger": trigger,
             "trickle_seconds": trickle_s,
-            "marked_orders": len(sent),
-            "reached_gold": len(latencies),
-            "latency_seconds": {
-                "p50": round(percentile(latencies, 0.5), 1),
-                "p95": round(percentile(latencies, 0.95), 1),
-                "max": round(max(latencies), 1),
-            },
-            "dbt_build_seconds": {
-                "builds": len(builds),
-                "failed_builds": len(failed_builds),
-                "mean": round(statistics.mean(builds), 1) if builds else None,
-                "max": round(max(builds), 1) if builds else None,
-            },
+            "minutes_per_phase": minutes,
+            "by_selection": phases,
             "goal": {"p95_seconds_under": 60},
         },
     )
