@@ -85,22 +85,30 @@
             )
         {%- endset -%}
         {%- set newest = run_query(query).columns[0].values()[0] -%}
-        {%- if newest is not none -%}
+        {#- Unchanged (nothing new was ingested): no commit, so an idle run writes nothing. -#}
+        {%- if newest is not none and (newest | int) != ingested_through_micros(this) -%}
             alter table {{ this }} set tblproperties ('lakehouse.ingested_through' = '{{ newest | int }}')
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
 
-{% macro ingested_through_mark(relation) -%}
-    {#- The mark record_ingested_through() left on `relation`, as a timestamp literal, or none. -#}
+{% macro ingested_through_micros(relation) -%}
+    {#- The mark record_ingested_through() left on `relation` (microseconds), or none. -#}
     {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
     {%- for row in run_query('show tblproperties ' ~ relation) -%}
         {%- if row[0] == 'lakehouse.ingested_through' -%}
-            {{ return('timestamp_micros(' ~ (row[1] | int) ~ ')') }}
+            {{ return(row[1] | int) }}
         {%- endif -%}
     {%- endfor -%}
     {{ return(none) }}
+{%- endmacro %}
+
+
+{% macro ingested_through_mark(relation) -%}
+    {#- The same mark as a timestamp literal, or none. -#}
+    {%- set micros = ingested_through_micros(relation) -%}
+    {{ return(none if micros is none else 'timestamp_micros(' ~ micros ~ ')') }}
 {%- endmacro %}

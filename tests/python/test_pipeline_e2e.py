@@ -436,6 +436,15 @@ def test_a_rerun_with_no_new_data_changes_no_row(env, spark) -> None:
         new = {v: a for v, a in delta_versions(env, *t).items() if v > versions_before[t]}
         written = {v: actions for v, actions in new.items() if actions}
         assert not written, f"{t}: a run with nothing new wrote files: {written}"
+    # Nor did quarantine move its read mark (a table property): it read nothing new.
+    log = table_path(env, "silver", "quarantine") / "_delta_log"
+    moved = [
+        commit.name
+        for commit in log.glob("*.json")
+        if int(commit.stem) > versions_before[("silver", "quarantine")]
+        and "metaData" in commit.read_text()
+    ]
+    assert not moved, f"quarantine's mark moved on a run with nothing new: {moved}"
 
 
 def test_staging_tests_judge_only_the_rows_the_next_build_reads(env, spark) -> None:
