@@ -1,6 +1,4 @@
-{% test duplicate_rate_gate(
-    model, column_name, warn_above_pct, error_above_pct, where_window=none
-) %}
+{% test duplicate_rate_gate(model, column_name, warn_above_pct, error_above_pct) %}
 {#- The share of rows whose value repeats an earlier row's (re-deliveries), in basis points. -#}
 {{ config(
     fail_calc='coalesce(max(rate_bp), 0)',
@@ -14,6 +12,5 @@ select
     count(*) - count(distinct {{ column_name }}) as repeated_rows,
     count(*) as all_rows
 from {{ model }}
-{% if where_window is not none -%} where {{ where_window }} {%- endif %}
 having count(*) > 0
 {% endtest %}

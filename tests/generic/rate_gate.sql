@@ -1,6 +1,6 @@
-{% test rate_gate(model, condition, warn_above_pct, error_above_pct, where_window=none) %}
+{% test rate_gate(model, condition, warn_above_pct, error_above_pct) %}
 {#-
-    A data-quality rate: the share of the model's rows (in the window, if given) that meet
+    A data-quality rate: the share of the model's rows (those its `where` config keeps) that meet
     `condition`. The test reports the rate in basis points as its failure count, so one
     test warns above warn_above_pct and errors above error_above_pct.
 -#}
@@ -12,10 +12,9 @@
 
 with
 
-windowed as (
+tested as (
 
     select * from {{ model }}
-    {% if where_window is not none -%} where {{ where_window }} {%- endif %}
 
 ),
 
@@ -25,7 +24,7 @@ rate as (
         cast(floor(10000 * count_if({{ condition }}) / count(*)) as int) as rate_bp,
         count_if({{ condition }}) as matching_rows,
         count(*) as all_rows
-    from windowed
+    from tested
     having count(*) > 0
 
 )
