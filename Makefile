@@ -30,6 +30,9 @@ MANIFEST := target/manifest.json
 DBT_PROJECT_FILES := dbt_project.yml profiles/profiles.yml $(shell find models macros seeds tests/generic -type f 2>/dev/null)
 SPARK_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/spark/.complete
 KAFKA_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/kafka/.complete
+# The ingest job's contract check in the JVM (ingest/jvm_contract.py), on the profile's class path.
+UDF_JAR := $(LAKEHOUSE_JARS_DIR)/lakehouse/lakehouse-udf.jar
+UDF_SOURCES := $(shell find jvm/udf/src -name '*.java' 2>/dev/null)
 
 .PHONY: help
 help: ## list the targets
@@ -38,14 +41,14 @@ help: ## list the targets
 # --- setup -------------------------------------------------------------------------------
 
 .PHONY: setup
-setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(MANIFEST) ## venvs, pinned deps, jars and the dbt manifest (safe to re-run; fast when done)
+setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(UDF_JAR) $(MANIFEST) ## venvs, pinned deps, jars and the dbt manifest (safe to re-run; fast when done)
 	@mkdir -p "$(LAKEHOUSE_STATE_DIR)/tmp"
 	@echo "setup: done (data venv $(VENV), Airflow venv $(AIRFLOW_VENV), jars in $(LAKEHOUSE_JARS_DIR))"
 
 .PHONY: prerequisites
 prerequisites:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 13) else "setup: need Python 3.10-3.12 as $(PYTHON), found " + sys.version.split()[0])'
-	@command -v java >/dev/null || { echo "setup: need Java 17+ (apt-get install openjdk-17-jdk-headless)"; exit 1; }
+	@command -v java >/dev/null && command -v javac >/dev/null || { echo "setup: need a Java 17+ JDK (apt-get install openjdk-17-jdk-headless)"; exit 1; }
 	@java -version 2>&1 | awk -F '"' '/version/ { split($$2, v, "."); if (v[1] < 17) { print "setup: need Java 17+, found " $$2; exit 1 } }'
 	@command -v mvn >/dev/null || { echo "setup: need Maven (apt-get install maven)"; exit 1; }
 
@@ -82,6 +85,15 @@ $(KAFKA_JARS_STAMP): jvm/kafka/pom.xml jvm/settings.xml
 	@mkdir -p .cache && $(MVN) -f jvm/kafka/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
 	  > .cache/maven-kafka.log 2>&1 || { cat .cache/maven-kafka.log; exit 1; }
 	@touch $@
+
+# Compiled against the pyspark install's own jars (Spark's UDF interface, Jackson): no download.
+$(UDF_JAR): $(UDF_SOURCES) $(DATA_STAMP)
+	@echo "setup: the JVM contract check -> $@"
+	@rm -rf .cache/udf-classes && mkdir -p .cache/udf-classes "$(@D)"
+	@javac --release 17 -d .cache/udf-classes \
+	  -cp "$$($(PY) -c 'import pathlib, pyspark; print(pathlib.Path(pyspark.__file__).parent / "jars")')/*" \
+	  $(UDF_SOURCES)
+	@jar --create --file $@ -C .cache/udf-classes .
 
 $(MANIFEST): $(DATA_STAMP) $(DBT_PROJECT_FILES)
 	@echo "setup: dbt parse -> $@ (the Airflow DAGs render from it)"

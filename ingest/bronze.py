@@ -37,7 +37,7 @@ from ingest import config as ingest_config
 from ingest.kafka_client import KafkaUnavailableError, ensure_topics
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
 BRONZE_COLUMNS = (
@@ -198,11 +198,14 @@ class BatchWriter:
     """foreachBatch: an idempotent Delta append, then the batch's dead letters."""
 
     conf: ingest_config.IngestConfig
+    topics: list[str] = field(default_factory=list)
     app_id: str | None = None
     dead_lettered: int = 0
     batches: list[int] = field(default_factory=list)
     # Seconds each step of a batch took, by batch id: the progress line shows where time goes.
     timings: dict[int, dict[str, float]] = field(default_factory=dict)
+    _shortcut_ready: bool = False
+    _shortcut_column: Column | None = None
 
     def _txn_app_id(self, spark: SparkSession) -> str:
         # The query id lives in the checkpoint: a new checkpoint gets a new id, so Delta never
@@ -211,6 +214,19 @@ class BatchWriter:
             metadata = spark.read.text(f"{self.conf.checkpoint_path}/metadata").first()[0]
             self.app_id = f"lakehouse-bronze-{json.loads(metadata)['id']}"
         return self.app_id
+
+    def _shortcut(self, spark: SparkSession) -> Column | None:
+        if not self._shortcut_ready:
+            from ingest.jvm_contract import surely_well_formed
+
+            self._shortcut_column, problems = surely_well_formed(
+                spark, self.topics, self.conf.contract_of
+            )
+            for problem in problems:
+                print(f"bronze: warning: no JVM contract check ({problem}): Python checks every "
+                      "message instead, which is slower", flush=True)  # fmt: skip
+            self._shortcut_ready = True
+        return self._shortcut_column
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from ingest.dead_letter import publish_dead_letters
@@ -229,7 +245,7 @@ class BatchWriter:
             )
             written = time.monotonic()
             if self.conf.dead_letter:
-                self.dead_lettered += publish_dead_letters(batch, self.conf)
+                self.dead_lettered += publish_dead_letters(batch, self.conf, self._shortcut(spark))
             self.timings[batch_id] = {
                 "bronze_write": written - started,
                 "dead_letter": time.monotonic() - written,
@@ -281,7 +297,7 @@ def run(
     """Stream `topics` (as preflight() found them) into bronze until done or stopped."""
     ensure_dead_letter_topics(conf, topics)
     ensure_bronze_table(spark, conf.bronze_path)
-    writer = BatchWriter(conf)
+    writer = BatchWriter(conf, topics)
     stream = (
         read_topics(spark, conf)
         .writeStream.foreachBatch(writer)

@@ -162,7 +162,7 @@ def structure_error(name: str, value: bytes | str | None) -> str | None:
 # time), so a message it accepts is well-formed, and any other message gets the full check.
 # A structure using a keyword not modelled here gets no fast path.
 
-_DATE_TIME = CodeGeneratorDraft07.FORMAT_REGEXS["date-time"]  # the full check's own regex
+DATE_TIME_REGEX = CodeGeneratorDraft07.FORMAT_REGEXS["date-time"]  # the full check's own regex
 _ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "$comment", "examples"})
 
 
@@ -184,7 +184,7 @@ def _fast_type(schema: Any, where: str) -> Any:
     if fmt is not None and (kind, fmt) != ("string", "date-time"):
         raise _NoFastPathError(where)
     if kind == "string":
-        return Annotated[str, msgspec.Meta(pattern=_DATE_TIME)] if fmt else str
+        return Annotated[str, msgspec.Meta(pattern=DATE_TIME_REGEX)] if fmt else str
     if kind == "integer":
         return int
     if kind == "number":

@@ -45,12 +45,23 @@ def _header(name: str, column: str) -> Column:
     )
 
 
-def publish_dead_letters(records: DataFrame, conf: IngestConfig) -> int:
-    """Publish the records (Kafka source rows) that break their contract; returns how many."""
-    check = structure_error_udf(conf.contract_of)
-    bad = records.select("*", check("topic", "value").alias("error")).where("error is not null")
-    bad = bad.persist()
+def publish_dead_letters(
+    records: DataFrame, conf: IngestConfig, surely_well_formed: Column | None = None
+) -> int:
+    """Publish the records (Kafka source rows) that break their contract; returns how many.
+
+    `surely_well_formed` (ingest/jvm_contract.py) spares the Python check the records it is
+    true for: with clean data no row, and no Python worker, is needed at all."""
+    unsure = records
+    if surely_well_formed is not None:
+        unsure = records.where(~surely_well_formed).persist()
+    bad = None
     try:
+        if unsure is not records and unsure.count() == 0:
+            return 0
+        check = structure_error_udf(conf.contract_of)
+        bad = unsure.select("*", check("topic", "value").alias("error"))
+        bad = bad.where("error is not null").persist()
         count = bad.count()
         if count:
             (
@@ -71,4 +82,7 @@ def publish_dead_letters(records: DataFrame, conf: IngestConfig) -> int:
             )
         return count
     finally:
-        bad.unpersist()
+        if bad is not None:
+            bad.unpersist()
+        if unsure is not records:
+            unsure.unpersist()

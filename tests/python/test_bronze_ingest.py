@@ -70,6 +70,7 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
         bronze(env, "--max-offsets-per-trigger", "2000", "--progress-json", str(progress_file))
     )  # several batches
     assert f"{first['dead_letter_expected']:,} dead-lettered" in out
+    assert "no JVM contract check" not in out  # the shortcut ran (ingest/jvm_contract.py)
     rows = read_bronze(spark, env)
     assert rows.count() == first["messages"]
     # One line per batch on stdout, and the full progress as JSON lines for scraping.

@@ -185,3 +185,93 @@ def test_orders_contract_rules(change, keeps_contract) -> None:
 )
 def test_unparseable_messages_say_why(value, reason) -> None:
     assert reason in contract.structure_error("payments", value)
+
+
+# --- the JVM shortcut (ingest/jvm_contract.py) -------------------------------------------------
+
+_RAW_EDGES = (
+    b'  {"x": 1}',  # leading whitespace: fine, the structure still decides
+    b'\xef\xbb\xbf{"x": 1}',  # a byte-order mark: orjson refuses it
+    b'{"x": "\\ud800"}',  # a lone surrogate escape: orjson refuses it
+    b'{"x": "\\ud83d\\ude00"}',  # a paired one: fine, but left to Python
+    b'{"x": "a\x00b"}',  # a NUL byte
+    b'{"x": "\xed\xa0\x80"}',  # a surrogate encoded in UTF-8
+    b'{"x": "\xc0\xaf"}',  # an overlong form
+    b'{"x": 1e400}',  # overflows a double, in a field the contract does not name
+    b'{"x": ' + b"9" * 400 + b"}",
+    b'{"x": 1} {"x": 1}',  # two documents
+    b'{"x": 1} x',  # trailing garbage
+    b'{"x": 1',  # truncated
+    b'{"x": [1, {"y": [}]}',
+    '{"x": 1}'.encode("utf-16"),
+    b"",
+    b"   ",
+)
+
+
+def _jvm_verdicts(spark, name: str, values: list[bytes | None]) -> list[bool]:
+    from pyspark.sql import functions as sf
+
+    from ingest import jvm_contract
+
+    functions, problems = jvm_contract.register(spark, [name])
+    assert problems == [] and name in functions
+    frame = spark.createDataFrame([(v,) for v in values], "value binary")
+    verdicts = frame.select(sf.call_function(functions[name], "value").alias("ok")).collect()
+    return [row["ok"] for row in verdicts]
+
+
+def _with_edges(document: dict) -> list[bytes]:
+    """Raw forms of a document that a parser might read differently from orjson."""
+    text = json.dumps(document)
+    body = text[1:-1]
+    first_key = next(iter(document))
+    return [
+        *(edge.replace(b'"x"', b'"' + first_key.encode() + b'"') for edge in _RAW_EDGES),
+        *(b"{" + body.encode() + b", " + edge.strip()[1:] for edge in _RAW_EDGES if edge.strip()),
+        text.replace(
+            f'"{first_key}"', '"\\u00' + hex(ord(first_key[0]))[2:] + first_key[1:] + '"'
+        ).encode(),  # an escaped key
+        ("{" + body + f', "{first_key}": 5' + "}").encode(),  # a repeated key, now a number
+        text.encode() + b"\n",
+        text.replace("Z", "Z\\n").encode(),  # a newline after a timestamp
+        text.replace('"', '"\u2028', 1).encode(),
+    ]
+
+
+@pytest.mark.parametrize("name", ["orders", "payments"])
+def test_the_jvm_shortcut_never_accepts_what_the_python_check_rejects(
+    spark, messages, name
+) -> None:
+    """Every message it calls surely well-formed, the Python check finds well-formed; and it
+    does call the generated valid events well-formed, so the shortcut is taken."""
+    mine = [m for m in messages if m.contract == name]
+    valid = [m.value for m in mine if m.kind == "valid"]
+    candidates: list[bytes | None] = [m.value for m in mine]
+    for value in valid[:25]:
+        document = json.loads(value)
+        candidates += [json.dumps(d).encode() for d in _mutations(document)]
+        candidates += _with_edges(document)
+    verdicts = dict(zip(candidates, _jvm_verdicts(spark, name, candidates), strict=True))
+    python_ok = {v: contract.structure_error(name, v) is None for v in verdicts}
+    wrongly_accepted = [v for v, ok in verdicts.items() if ok and not python_ok[v]]
+    assert wrongly_accepted == []
+    assert all(verdicts[v] for v in valid)
+    # Not a shortcut that refuses everything: most of what Python accepts, it accepts too.
+    accepted = sum(ok for v, ok in verdicts.items() if python_ok[v])
+    assert accepted > 0.9 * sum(python_ok.values()), (accepted, sum(python_ok.values()))
+    assert sum(not ok for ok in python_ok.values()) > 500  # and many bad ones were tried
+
+
+def test_a_schema_the_jvm_shortcut_does_not_model_leaves_it_to_python(spark, monkeypatch) -> None:
+    from ingest import jvm_contract
+
+    flags = contract.Contract(
+        "flags", 1, {"type": "object", "properties": {"on": {"type": "boolean"}}}
+    )
+    monkeypatch.setattr(contract, "contracts", lambda: {"flags": flags})
+    functions, problems = jvm_contract.register(spark, ["flags"])
+    assert functions == {}
+    assert problems == ['flags: $.on: type "boolean" is not modelled']
+    column, problems = jvm_contract.surely_well_formed(spark, ["flags-topic"], lambda _: "flags")
+    assert column is None and len(problems) == 1
