@@ -5,6 +5,8 @@ broker, then times, on the same data:
 
 - the ceiling: a plain confluent-kafka consumer that reads every message and does nothing,
   before and after the bronze runs (the faster counts);
+- Spark's own ceiling: its Kafka source alone into a sink that drops every row (`noop`), twice
+  in one fresh JVM (cold, then warm): what no bronze job on this machine can beat;
 - the bronze job (`python -m ingest.bronze`, availableNow) into a fresh table, as shipped and
   with each setting of VARIANTS (`BENCH_VARIANTS=default,...` picks some): events/s over its
   micro-batches (from StreamingQueryProgress), after the first (warm-up) batch, and over its
@@ -53,6 +55,30 @@ def consume_all(conf: ingest_config.IngestConfig, expected: int) -> tuple[float,
             size += len(message.value() or b"")
     consumer.close()
     return time.monotonic() - (started or time.monotonic()), count, size
+
+
+def spark_source_alone(conf: ingest_config.IngestConfig) -> list[float]:
+    """Seconds for Spark's Kafka source to read every message into a `noop` sink: cold, warm."""
+    from ingest.spark_session import build_spark_session
+
+    spark = build_spark_session("bench-spark-kafka-source")
+    reader = (
+        spark.read.format("kafka")
+        .options(**conf.spark_kafka_options())
+        .option("subscribe", ",".join(conf.topic_names))
+        .option("startingOffsets", "earliest")
+        .option("endingOffsets", "latest")
+        .option("includeHeaders", "true")
+    )
+    seconds = []
+    try:
+        for _ in range(2):
+            started = time.monotonic()
+            reader.load().write.format("noop").mode("overwrite").save()
+            seconds.append(round(time.monotonic() - started, 2))
+    finally:
+        spark.stop()
+    return seconds
 
 
 # Settings tried in the same run, each into a fresh bronze table: what helped goes into the
@@ -131,6 +157,9 @@ def main() -> None:
         print("bench: ceiling (a consumer that does nothing)", file=sys.stderr)
         ceiling_s, consumed, consumed_bytes = consume_all(conf, produced)
         assert consumed == produced, f"the ceiling consumer read {consumed} of {produced}"
+        print("bench: Spark's Kafka source alone (cold, then warm)", file=sys.stderr)
+        _, out = run([sys.executable, __file__, "--spark-source-alone"], env)
+        source_s = json.loads(out.splitlines()[-1])
         runs = {name: time_bronze(env, name, VARIANTS[name], produced) for name in variants}
         # Again after the runs, and the faster of the two: the ratios are not flattered by a
         # broker still busy from the produce.
@@ -165,6 +194,12 @@ def main() -> None:
                 "events_per_s": round(ceiling_rate),
                 "mb_per_s": round(mb / ceiling_s, 1),
             },
+            "spark_kafka_source_alone": {
+                "cold_seconds": source_s[0],
+                "warm_seconds": source_s[1],
+                "events_per_s_cold": round(produced / source_s[0]),
+                "events_per_s_warm": round(produced / source_s[1]),
+            },
             "bronze": shipped,
             "ratio_to_ceiling": shipped["ratio_to_ceiling"],
             "variants": runs,
@@ -174,4 +209,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--spark-source-alone"]:  # in a fresh process: its own, cold JVM
+        print(json.dumps(spark_source_alone(ingest_config.load())))
+    else:
+        main()
