@@ -67,8 +67,9 @@ def test_the_project_parses_for_databricks(tmp_path) -> None:
     assert "Deprecated" not in out
 
 
-def test_the_freshness_selector_keeps_every_data_gate_on_the_path_to_fct_orders(tmp_path) -> None:
-    """selectors.yml: +fct_orders without seeds, the seeds' own tests and unit tests."""
+def test_the_freshness_selector_keeps_every_data_gate_on_the_way_to_fct_orders(tmp_path) -> None:
+    """selectors.yml: +dim_customers (fct_orders and its customers) without seeds, the seeds'
+    own tests and unit tests."""
 
     def listed(*selection: str) -> set[str]:
         keys = "unique_id resource_type depends_on"
@@ -76,13 +77,14 @@ def test_the_freshness_selector_keeps_every_data_gate_on_the_path_to_fct_orders(
         out = ok(run([*argv, "--output-keys", keys], stack_env(tmp_path)))
         return {line for line in out.splitlines() if line.startswith("{")}
 
-    lineage = [json.loads(line) for line in listed("--select", "+fct_orders")]
+    lineage = [json.loads(line) for line in listed("--select", "+dim_customers")]
     fresh = {json.loads(line)["unique_id"] for line in listed("--selector", "freshness")}
     seeds = {n["unique_id"] for n in lineage if n["resource_type"] == "seed"}
-    assert seeds and "model.lakehouse.fct_orders" in fresh
+    assert seeds and {"model.lakehouse.fct_orders", "model.lakehouse.dim_customers"} <= fresh
     for node in lineage:
         seeds_only = node["resource_type"] == "test" and set(node["depends_on"]["nodes"]) <= seeds
         left_out = node["resource_type"] in ("seed", "unit_test") or seeds_only
         assert (node["unique_id"] not in fresh) is left_out, node["unique_id"]
-    # A gate between a model and a seed stays: orders' currencies must be known.
+    # Gates between two sides stay: orders' currencies must be known, fct_orders' customers too.
     assert any(u.startswith("test.lakehouse.relationships_orders_currency") for u in fresh)
+    assert any(u.startswith("test.lakehouse.relationships_fct_orders_customer_id") for u in fresh)
