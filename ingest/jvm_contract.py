@@ -4,8 +4,8 @@
 `$LAKEHOUSE_JARS_DIR/lakehouse/` (on the profile's class path), answers true only for a message
 that surely keeps its contract's structure. The others (few: the bad ones) go to the Python
 check (ingest/contract.py), which decides and words the reason, so the dead letters are the
-same with or without the shortcut; without it, every message crosses into Python, which cost
-the ingest job a fifth of its time.
+same with or without the shortcut; without it, every message crosses into Python, which took
+about 30% of the ingest job's time in the throughput benchmark.
 """
 
 from __future__ import annotations
