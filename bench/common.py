@@ -17,10 +17,13 @@ from services.settings import private_stack_env
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_DIR / "bench" / "results"
 DBT = str(Path(sys.executable).parent / "dbt")  # the venv's dbt, beside this interpreter
+# How busy the machine was when the benchmark began (bench_env), not when it wrote its result.
+_at_start: dict[str, Any] = {}
 
 
 def bench_env(name: str) -> dict[str, str]:
     """A private stack whose state folder is kept under the project's, for a look afterwards."""
+    _at_start["load_average"] = os.getloadavg()
     state_root = Path(os.environ.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state"))
     return private_stack_env(state_root / "bench" / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
 
@@ -65,7 +68,8 @@ def machine() -> dict[str, Any]:
         ),
         "python": platform.python_version(),
         "java": (java.stderr.splitlines() or ["?"])[0],
-        "load_average_at_start": os.getloadavg(),
+        "load_average_at_start": _at_start.get("load_average"),
+        "load_average_at_finish": os.getloadavg(),
     }
 
 
