@@ -62,7 +62,7 @@ def first_day(env: dict[str, str]) -> None:
         quiet=True)  # fmt: skip
     run([sys.executable, "-m", "ingest.bronze"], env, quiet=True)
     run([*DBT, "seed", "--target", "thrift"], env, quiet=True)
-    run([*DBT, "build", "--target", "thrift"], env, quiet=True)
+    run(build_command("all"), env, quiet=True)
 
 
 def warm_up(env: dict[str, str], selections: list[str], rounds: int) -> None:
@@ -75,8 +75,7 @@ def warm_up(env: dict[str, str], selections: list[str], rounds: int) -> None:
         for selection in selections:
             print(f"bench: warm-up {number}/{rounds}: dbt build {selection} (not timed)",
                   file=sys.stderr)  # fmt: skip
-            run([*DBT, "build", "--target", "thrift", *selection_args(selection)], env,
-                quiet=True)  # fmt: skip
+            run(build_command(selection), env, quiet=True)
 
 
 def trickle(
@@ -100,13 +99,15 @@ def fct_orders_path(env: dict[str, str]) -> Path:
     return Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / "lakehouse_gold.db" / "fct_orders"
 
 
-def selection_args(selection: str) -> list[str]:
-    """`all`, a named selector (`selector:<name>`, selectors.yml) or a `--select` expression."""
+def build_command(selection: str) -> list[str]:
+    """`dbt build` on thrift of `all`, a named selector (`selector:<name>`, selectors.yml) or a
+    `--select` expression."""
+    command = [*DBT, "build", "--target", "thrift"]
     if selection == "all":
-        return []
+        return command
     if selection.startswith("selector:"):
-        return ["--selector", selection.removeprefix("selector:")]
-    return ["--select", selection]
+        return [*command, "--selector", selection.removeprefix("selector:")]
+    return [*command, "--select", selection]
 
 
 def summary(sent: dict[str, float], seen: dict[str, float], builds: list[float],
@@ -147,7 +148,7 @@ def phase(
         while not stop.is_set():
             started = time.monotonic()
             done = subprocess.run(
-                [*DBT, "build", "--target", "thrift", *selection_args(selection)],
+                build_command(selection),
                 env=env,
                 cwd=PROJECT_DIR,
                 stdout=subprocess.DEVNULL,
