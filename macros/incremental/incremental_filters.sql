@@ -54,7 +54,10 @@
             "var silver_lookback_hours must be a whole number of hours, got '" ~ lookback ~ "'") }}
     {%- endif -%}
     {%- set newest = last_run_value(high_water_mark, relation) -%}
-    {%- set read_through = ingested_through_mark(relation) -%}
+    {%- set read_through = none -%}
+    {%- if may_record_ingested_through(relation) -%}
+        {%- set read_through = ingested_through_mark(relation) -%}
+    {%- endif -%}
     {%- if read_through is not none -%}
         {%- set newest = 'greatest(' ~ newest ~ ', ' ~ read_through ~ ')' -%}
     {%- endif -%}
@@ -90,6 +93,25 @@
             alter table {{ this }} set tblproperties ('lakehouse.ingested_through' = '{{ newest | int }}')
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{% macro may_record_ingested_through(relation) -%}
+    {#-
+        False when `relation` is a model of this project without record_ingested_through() in
+        its post-hooks, so it has no mark to look up: that saves a `show tblproperties` round
+        trip per model and per staging test on each build. Ignoring a mark is safe anyway: a
+        model then reads from its newest row, more than it needs, never less.
+    -#}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model'
+            and node.alias | lower == relation.identifier | lower
+            and node.schema | lower == relation.schema | lower -%}
+        {%- for hook in node.config['post-hook'] if 'record_ingested_through' in hook.sql -%}
+            {{ return(true) }}
+        {%- endfor -%}
+        {{ return(false) }}
+    {%- endfor -%}
+    {{ return(true) }}
 {%- endmacro %}
 
 

@@ -465,6 +465,18 @@ def test_staging_tests_judge_only_the_rows_the_next_build_reads(env, spark) -> N
     assert int(properties["lakehouse.ingested_through"]) == newest
 
 
+def test_only_a_model_that_records_a_read_mark_is_asked_for_it(env) -> None:
+    # Each incremental read and each staging test looks up its model's high-water mark; only
+    # quarantine (record_ingested_through in its post-hook) also keeps a mark in a table
+    # property, so only it costs a `show tblproperties` round trip.
+    out = ok(dbt(env, "--debug", "compile", "--select", "stg_shop__orders", "orders", "quarantine"))
+    lines = out.splitlines()
+    assert sum("select cast(max(" in line for line in lines) >= 5, "no mark was looked up"
+    asked = [line.split()[-1] for line in lines if "show tblproperties" in line]
+    assert asked, "quarantine's mark was not looked up"
+    assert all(relation.endswith(".quarantine") for relation in asked), asked
+
+
 def test_full_refresh_gives_the_same_silver_and_gold(env, spark) -> None:
     tables = ALL_TABLES
     incremental = {t: table_rows(spark, env, *t) for t in tables}
