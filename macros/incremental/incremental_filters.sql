@@ -54,10 +54,7 @@
             "var silver_lookback_hours must be a whole number of hours, got '" ~ lookback ~ "'") }}
     {%- endif -%}
     {%- set newest = last_run_value(high_water_mark, relation) -%}
-    {%- set read_through = none -%}
-    {%- if may_record_ingested_through(relation) -%}
-        {%- set read_through = ingested_through_mark(relation) -%}
-    {%- endif -%}
+    {%- set read_through = ingested_through_mark(relation) -%}
     {%- if read_through is not none -%}
         {%- set newest = 'greatest(' ~ newest ~ ', ' ~ read_through ~ ')' -%}
     {%- endif -%}
@@ -130,7 +127,10 @@
 
 
 {% macro ingested_through_mark(relation) -%}
-    {#- The same mark as a timestamp literal, or none. -#}
+    {#- The same mark as a timestamp literal; none if there is none or `relation` keeps none. -#}
+    {%- if not may_record_ingested_through(relation) -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set micros = ingested_through_micros(relation) -%}
     {{ return(none if micros is none else 'timestamp_micros(' ~ micros ~ ')') }}
 {%- endmacro %}
