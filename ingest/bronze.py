@@ -372,16 +372,30 @@ def run(
     print(f"bronze: {', '.join(topics)} -> {conf.bronze_path} ({mode})", flush=True)
     started = time.monotonic()
     query: StreamingQuery = stream.start()
-    last_batch, rows = -1, 0
+    rows = 0
 
     def report() -> None:
-        # recentProgress keeps the last 100 batches: follow them by batch id.
-        nonlocal last_batch, rows
-        for entry in query.recentProgress:
-            if entry["batchId"] > last_batch:
-                last_batch = entry["batchId"]
+        """Log each batch that foreachBatch wrote (writer.timings) once its progress is out.
+
+        Spark also posts progress for a trigger that ran no batch (every 10 s while idle),
+        under the id the next batch will take: only an entry with `addBatch` time is a batch.
+        The latest progress is one entry; recentProgress, the last 100, is read only when
+        more than one batch waits, so an idle job's polling costs nothing as it runs on."""
+        nonlocal rows
+        waiting = sorted(writer.timings)
+        latest = query.lastProgress
+        if not waiting or latest is None:
+            return
+        if len(waiting) == 1 and latest["batchId"] == waiting[0]:
+            entries = [latest]
+        elif len(waiting) > 1 or latest["batchId"] > waiting[0]:
+            entries = query.recentProgress
+        else:
+            return  # the batch's progress is not out yet
+        for entry in entries:
+            if entry["batchId"] in writer.timings and "addBatch" in entry["durationMs"]:
                 rows += entry["numInputRows"]
-                steps = writer.timings.pop(entry["batchId"], {})  # logged or not: drop it
+                steps = writer.timings.pop(entry["batchId"])
                 if entry["numInputRows"] or not continuous:
                     _log_progress(entry, steps, progress_file)
 

@@ -144,10 +144,18 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
     assert rows.select("topic", "partition", "offset").distinct().count() == total
 
 
-def start_continuous(env: dict[str, str], out: object) -> subprocess.Popen:
+def start_continuous(env: dict[str, str], out: object, *args: str) -> subprocess.Popen:
     """The job in continuous mode, in its own process group (so a kill takes the JVM too)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest.bronze", "--continuous", "--trigger-interval", "1 second"],
+        [
+            sys.executable,
+            "-m",
+            "ingest.bronze",
+            "--continuous",
+            "--trigger-interval",
+            "1 second",
+            *args,
+        ],
         env=env,
         cwd=PROJECT_DIR,
         stdout=out,
@@ -283,16 +291,31 @@ def test_a_broker_restart_during_ingest_loses_and_doubles_nothing(
     assert rows.select("topic", "partition", "offset").distinct().count() == produced["messages"]
 
 
-def test_continuous_mode_stops_cleanly_on_sigterm(ingest_env, spark, tmp_path) -> None:
+def test_continuous_mode_reports_every_batch_after_idle_time_and_stops_on_sigterm(
+    ingest_env, spark, tmp_path
+) -> None:
     env = ingest_env
-    produced = produce(env, tmp_path, "--orders", "100", "--seed", "41")
-    job = start_continuous(env, subprocess.PIPE)
-    _wait_for_commits(Path(env["LAKEHOUSE_BRONZE_PATH"]), 2, job, timeout=120)
+    bronze_path = Path(env["LAKEHOUSE_BRONZE_PATH"])
+    progress_file = tmp_path / "progress.jsonl"
+    first = produce(env, tmp_path, "--orders", "100", "--seed", "41")
+    job = start_continuous(env, subprocess.PIPE, "--progress-json", str(progress_file))
+    _wait_for_commits(bronze_path, 2, job, timeout=120)
+    # Idle for longer than Spark's no-data progress interval (10 s): the job then sees
+    # progress updates without a batch, which must not hide the next batch.
+    time.sleep(15)
+    second = produce(env, tmp_path, "--orders", "100", "--seed", "42")
+    _wait_for_commits(bronze_path, 3, job, timeout=120)
+    time.sleep(3)  # the job polls progress every second
     job.send_signal(signal.SIGTERM)
     out, _ = job.communicate(timeout=60)
     assert job.returncode == 0, out
-    assert "SIGTERM received" in out and "bronze: done" in out
-    assert read_bronze(spark, env).count() == produced["messages"]
+    assert "SIGTERM received" in out
+    total = first["messages"] + second["messages"]
+    assert read_bronze(spark, env).count() == total
+    assert f"{total:,} rows in" in out, out[-2000:]
+    progress = [json.loads(line) for line in progress_file.read_text().splitlines()]
+    assert sum(p["numInputRows"] for p in progress) == total
+    assert out.count("bronze: batch ") == len(progress) >= 2
 
 
 def test_unreachable_broker_fails_fast_and_clearly(ingest_env) -> None:
