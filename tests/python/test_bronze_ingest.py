@@ -304,13 +304,16 @@ def test_continuous_mode_reports_every_batch_after_idle_time_and_stops_on_sigter
     # progress updates without a batch, which must not hide the next batch.
     time.sleep(15)
     second = produce(env, tmp_path, "--orders", "100", "--seed", "42")
-    _wait_for_commits(bronze_path, 3, job, timeout=120)
-    time.sleep(3)  # the job polls progress every second
+    total = first["messages"] + second["messages"]
+    # A batch may have begun while the producer ran: wait for all of it, then stop.
+    deadline = time.monotonic() + 120
+    while read_bronze(spark, env).count() < total:
+        assert job.poll() is None and time.monotonic() < deadline, "the second batch did not land"
+        time.sleep(1)
     job.send_signal(signal.SIGTERM)
     out, _ = job.communicate(timeout=60)
     assert job.returncode == 0, out
     assert "SIGTERM received" in out
-    total = first["messages"] + second["messages"]
     assert read_bronze(spark, env).count() == total
     assert f"{total:,} rows in" in out, out[-2000:]
     progress = [json.loads(line) for line in progress_file.read_text().splitlines()]
