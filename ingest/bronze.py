@@ -299,6 +299,7 @@ class BatchWriter:
             .mode("append")
             .option("txnAppId", self._txn_app_id(spark))
             .option("txnVersion", str(batch_id))
+            .option("compression", self.conf.bronze_compression)
             .save(self.conf.bronze_path)
         )
         written = time.monotonic()

@@ -38,6 +38,8 @@ _SHARED_WITH_LIBRDKAFKA = frozenset(
         "request.timeout.ms",
     }
 )
+# Parquet codecs Spark writes with the jars it ships (lzo and brotli need native libraries).
+PARQUET_CODECS = ("snappy", "zstd", "lz4_raw", "gzip", "uncompressed")
 _JAAS_FIELD = re.compile(r'(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -62,6 +64,8 @@ class IngestConfig:
     trigger_interval: str = "10 seconds"
     bronze_path: str = ""
     checkpoint_path: str = ""
+    # The Parquet codec of bronze's files (Delta's `compression` write option).
+    bronze_compression: str = "snappy"
     dead_letter: bool = True
     dead_letter_suffix: str = ".dlq"
     kafka_timeout_s: float = 30.0
@@ -143,6 +147,7 @@ _KINDS: dict[str, type] = {
     "trigger_interval": str,
     "bronze_path": str,
     "checkpoint_path": str,
+    "bronze_compression": str,
     "dead_letter": bool,
     "dead_letter_suffix": str,
     "kafka_timeout_s": float,
@@ -160,6 +165,7 @@ ENV_VARS = {
     "trigger_interval": "LAKEHOUSE_TRIGGER_INTERVAL",
     "bronze_path": "LAKEHOUSE_BRONZE_PATH",
     "checkpoint_path": "LAKEHOUSE_BRONZE_CHECKPOINT",
+    "bronze_compression": "LAKEHOUSE_BRONZE_COMPRESSION",
     "dead_letter": "LAKEHOUSE_DEAD_LETTER",
     "dead_letter_suffix": "LAKEHOUSE_DEAD_LETTER_SUFFIX",
     "kafka_timeout_s": "LAKEHOUSE_KAFKA_TIMEOUT",
@@ -228,6 +234,11 @@ def _validate(config: IngestConfig) -> None:
         raise ConfigError("LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER must be at least 1")
     if config.min_partitions is not None and config.min_partitions < 1:
         raise ConfigError("LAKEHOUSE_KAFKA_MIN_PARTITIONS must be at least 1")
+    if config.bronze_compression not in PARQUET_CODECS:
+        raise ConfigError(
+            f"LAKEHOUSE_BRONZE_COMPRESSION={config.bronze_compression!r} is not one of "
+            f"{', '.join(PARQUET_CODECS)}"
+        )
     if config.kafka_timeout_s <= 0:
         raise ConfigError("LAKEHOUSE_KAFKA_TIMEOUT must be positive")
     if config.topic_pattern:

@@ -298,7 +298,13 @@ def test_continuous_mode_reports_every_batch_after_idle_time_and_stops_on_sigter
     bronze_path = Path(env["LAKEHOUSE_BRONZE_PATH"])
     progress_file = tmp_path / "progress.jsonl"
     first = produce(env, tmp_path, "--orders", "100", "--seed", "41")
-    job = start_continuous(env, subprocess.PIPE, "--progress-json", str(progress_file))
+    # Not the default codec, to see that LAKEHOUSE_BRONZE_COMPRESSION reaches the files.
+    job = start_continuous(
+        {**env, "LAKEHOUSE_BRONZE_COMPRESSION": "zstd"},
+        subprocess.PIPE,
+        "--progress-json",
+        str(progress_file),
+    )
     _wait_for_commits(bronze_path, 2, job, timeout=120)
     # Idle for longer than Spark's no-data progress interval (10 s): the job then sees
     # progress updates without a batch, which must not hide the next batch.
@@ -319,6 +325,8 @@ def test_continuous_mode_reports_every_batch_after_idle_time_and_stops_on_sigter
     progress = [json.loads(line) for line in progress_file.read_text().splitlines()]
     assert sum(p["numInputRows"] for p in progress) == total
     assert out.count("bronze: batch ") == len(progress) >= 2
+    data_files = [f.name for f in bronze_path.rglob("*.parquet") if "_delta_log" not in f.parts]
+    assert data_files and all(name.endswith(".zstd.parquet") for name in data_files), data_files
 
 
 def test_unreachable_broker_fails_fast_and_clearly(ingest_env) -> None:

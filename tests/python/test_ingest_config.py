@@ -71,6 +71,10 @@ def test_kafka_security_reaches_spark_and_the_confluent_clients(tmp_path) -> Non
         ({"LAKEHOUSE_TOPIC_PARTITIONS": "0"}, "at least 1"),
         ({"LAKEHOUSE_DEAD_LETTER": "maybe"}, "LAKEHOUSE_DEAD_LETTER='maybe'"),
         ({"LAKEHOUSE_TOPIC_PATTERN": "orders(["}, "not a regex"),
+        (
+            {"LAKEHOUSE_BRONZE_COMPRESSION": "lzo"},
+            "LAKEHOUSE_BRONZE_COMPRESSION='lzo' is not one of",
+        ),
         ({"LAKEHOUSE_INGEST_CONFIG": "/nonexistent.yml"}, "does not exist"),
     ],
 )
