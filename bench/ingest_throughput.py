@@ -93,7 +93,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "minPartitions 8": {"LAKEHOUSE_KAFKA_MIN_PARTITIONS": "8"},
     "one batch (maxOffsetsPerTrigger 2M)": {"LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "2000000"},
     "batches of 200k": {"LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "200000"},
-    # The codec trades the write's CPU for disk: bronze_mb in the result shows the disk side.
+    # Bronze's Parquet codec: bronze_mb in the result shows its disk side.
     "Parquet zstd": {"LAKEHOUSE_BRONZE_COMPRESSION": "zstd"},
     "Parquet lz4_raw": {"LAKEHOUSE_BRONZE_COMPRESSION": "lz4_raw"},
     "Parquet uncompressed": {"LAKEHOUSE_BRONZE_COMPRESSION": "uncompressed"},
