@@ -30,6 +30,7 @@ MANIFEST := target/manifest.json
 DBT_PROJECT_FILES := dbt_project.yml profiles/profiles.yml $(shell find models macros seeds tests/generic -type f 2>/dev/null)
 SPARK_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/spark/.complete
 KAFKA_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/kafka/.complete
+METASTORE_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/metastore/.complete
 # The ingest job's contract check in the JVM (ingest/jvm_contract.py), on the profile's class path.
 UDF_JAR := $(LAKEHOUSE_JARS_DIR)/lakehouse/lakehouse-udf.jar
 UDF_SOURCES := $(shell find jvm/udf/src -name '*.java' 2>/dev/null)
@@ -41,7 +42,7 @@ help: ## list the targets
 # --- setup -------------------------------------------------------------------------------
 
 .PHONY: setup
-setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(UDF_JAR) $(MANIFEST) ## venvs, pinned deps, jars and the dbt manifest (safe to re-run; fast when done)
+setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(METASTORE_JARS_STAMP) $(UDF_JAR) $(MANIFEST) ## venvs, pinned deps, jars and the dbt manifest (safe to re-run; fast when done)
 	@mkdir -p "$(LAKEHOUSE_STATE_DIR)/tmp"
 	@echo "setup: done (data venv $(VENV), Airflow venv $(AIRFLOW_VENV), jars in $(LAKEHOUSE_JARS_DIR))"
 
@@ -86,6 +87,13 @@ $(KAFKA_JARS_STAMP): jvm/kafka/pom.xml jvm/settings.xml
 	  > .cache/maven-kafka.log 2>&1 || { cat .cache/maven-kafka.log; exit 1; }
 	@touch $@
 
+$(METASTORE_JARS_STAMP): jvm/metastore/pom.xml jvm/settings.xml
+	@echo "setup: the metastore's Derby network server jars from Maven Central into $(@D)"
+	@rm -rf "$(@D)"
+	@mkdir -p .cache && $(MVN) -f jvm/metastore/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
+	  > .cache/maven-metastore.log 2>&1 || { cat .cache/maven-metastore.log; exit 1; }
+	@touch $@
+
 # Compiled against the pyspark install's own jars (Spark's UDF interface, Jackson): no download.
 $(UDF_JAR): $(UDF_SOURCES) $(DATA_STAMP)
 	@echo "setup: the JVM contract check -> $@"
@@ -107,7 +115,7 @@ lock: | $(UV) ## re-resolve requirements/*.in into the locked requirements/*.txt
 # --- the local stack ---------------------------------------------------------------------
 
 .PHONY: up
-up: setup ## start Kafka and the Spark Thrift server (no-op for what already runs)
+up: setup ## start the metastore, Kafka and the Spark Thrift server (no-op for what already runs)
 	@$(PY) -m services up
 
 .PHONY: down
@@ -119,8 +127,8 @@ status: ## which services run; Kafka lag per partition, table rows and freshness
 	@$(PY) -m services.status $(if $(JSON),--json)
 
 .PHONY: airflow
-airflow: setup ## start Kafka and a local Airflow (UI on http://127.0.0.1:8080) running dags/
-	@$(PY) -m services up kafka airflow
+airflow: setup ## start the metastore, Kafka and a local Airflow (UI on http://127.0.0.1:8080) running dags/
+	@$(PY) -m services up metastore kafka airflow
 	@echo "airflow: DAGs start paused; unpause lakehouse_pipeline in the UI, or run one now: make dag-test"
 
 .PHONY: cluster
@@ -131,7 +139,7 @@ cluster: setup ## start a Spark standalone cluster (a master, two workers) on 12
 DAG ?= lakehouse_pipeline
 .PHONY: dag-test
 dag-test: setup ## one run of a DAG in this process (airflow dags test): DAG=lakehouse_pipeline CONF='{"full_refresh": true}'
-	@$(PY) -m services up kafka
+	@$(PY) -m services up metastore kafka
 	@$(PY) -m services.airflow dags test $(DAG) $(if $(CONF),--conf '$(CONF)')
 
 # --- quality -----------------------------------------------------------------------------
@@ -168,16 +176,19 @@ DBT := $(VENV)/bin/dbt
 
 .PHONY: build
 build: setup ## dbt seed + dbt build on the local target; ARGS passed on: ARGS="--select silver+ --full-refresh"
+	@$(PY) -m services up metastore
 	$(DBT) seed
 	$(DBT) build $(ARGS)
 
 .PHONY: docs
 docs: setup ## generate the dbt docs and serve them on http://127.0.0.1:8081
+	@$(PY) -m services up metastore
 	$(DBT) docs generate
 	$(DBT) docs serve --host 127.0.0.1 --port 8081 --no-browser
 
 .PHONY: sql
 sql: setup ## a SQL shell on the warehouse (beeline while the Thrift server runs); Q="select ..." runs one query
+	@$(PY) -m services up metastore
 	@$(PY) -m services.sql $(if $(Q),"$(Q)")
 
 # A realistic day of shop events with some trouble, then a smaller second batch the next day.
@@ -188,7 +199,7 @@ DEMO_DAY_2 := --orders 300 --seed 8 --duplicate-rate 0.03 --late-rate 0.2 --max-
 
 .PHONY: demo
 demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report, then an incremental second batch
-	@$(PY) -m services up kafka
+	@$(PY) -m services up metastore kafka
 	@echo "demo: 1/2 a day of shop events"
 	@$(PY) -m ingest.produce $(DEMO_DAY_1) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/day-1.json" > /dev/null
 	@$(PY) -m ingest.bronze
@@ -200,7 +211,7 @@ demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report,
 	@$(PY) -m ingest.bronze
 	@$(DBT) build
 	@$(DBT) --quiet run-operation pipeline_report
-	@echo "demo: done. Manifests in $(LAKEHOUSE_STATE_DIR)/demo/. Kafka is still up: \`make down\` stops it."
+	@echo "demo: done. Manifests in $(LAKEHOUSE_STATE_DIR)/demo/. Kafka and the metastore are still up: \`make down\` stops them."
 
 # --- benchmarks --------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ connection lookups there: a DAG file must parse fast and do no I/O beyond the ma
 | `LAKEHOUSE_MAINTENANCE_SCHEDULE` | `@daily` | the maintenance DAG's schedule |
 | `LAKEHOUSE_DBT_RETRIES` | `2` | retries of the ingest and dbt model tasks (tests: none) |
 
-The `local` target runs Spark inside each dbt process with an embedded Derby metastore that
-admits one process at a time, so its tasks share the one-slot pool `lakehouse_spark_session`
-(`make airflow` creates it). The `thrift` target is the one for concurrent model tasks.
+The `local` target runs Spark inside each dbt process (about 25 s to start each); the stack's
+metastore serves any number of them at once, so no pool holds the tasks back. The `thrift`
+target runs them on one long-running Spark instead.
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ MANIFEST = Path(os.environ.get("LAKEHOUSE_DBT_MANIFEST", PROJECT_DIR / "target" 
 DBT_TARGET = (
     os.environ.get("AIRFLOW_VAR_LAKEHOUSE_DBT_TARGET") or os.environ.get("DBT_TARGET") or "local"
 )
-# One JVM at a time may open the embedded metastore; see the module docstring.
-# (services/airflow.py creates it, under the same name, for `make airflow`.)
-SPARK_SESSION_POOL = "lakehouse_spark_session"
-DBT_POOL = SPARK_SESSION_POOL if DBT_TARGET == "local" else "default_pool"
 RETRIES = int(os.environ.get("LAKEHOUSE_DBT_RETRIES", "2"))
 
 # The paths dbt, Spark and the ingest job agree on (as the Makefile sets them).

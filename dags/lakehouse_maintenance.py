@@ -30,7 +30,6 @@ with DAG(
     },
     default_args={
         "on_failure_callback": common.log_failure,
-        "pool": common.DBT_POOL,
         **common.RETRY_ARGS,
     },
     doc_md=__doc__,

@@ -105,7 +105,6 @@ with DAG(
     freshness = ingest_step(
         "source_freshness",
         f"{common.DBT_EXECUTABLE} source freshness --target {common.DBT_TARGET}",
-        pool=common.DBT_POOL,
     )
     plan_nodes = PythonOperator(
         task_id="plan",
@@ -141,7 +140,6 @@ with DAG(
         operator_args={
             "full_refresh": "{{ params.full_refresh }}",
             "vars": {"silver_lookback_hours": "{{ params.silver_lookback_hours }}"},
-            "pool": common.DBT_POOL,
             # Nodes the `select` param leaves out are skipped, and what is downstream of them
             # still runs; a failed model or test stops everything behind it.
             "pre_execute": common.skip_unselected_nodes,

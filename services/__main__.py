@@ -1,9 +1,8 @@
-"""`python -m services up|down|status [kafka|thrift|airflow|cluster ...]`: `make up`, `down`, ...
+"""`python -m services up|down|status [metastore|kafka|thrift|airflow|cluster ...]`: `make up`, ...
 
-With no names, `up` starts Kafka and the Thrift server. Airflow starts only when named
-(`make airflow`), because with the default `local` dbt target its tasks need the metastore
-that a running Thrift server would hold; so does the Spark standalone cluster (`make cluster`).
-`down` and `status` cover them all.
+With no names, `up` starts the metastore, Kafka and the Thrift server; Airflow and the Spark
+standalone cluster start only when named (`make airflow`, `make cluster`). The Thrift server
+starts the metastore it needs. `down` and `status` cover them all.
 """
 
 from __future__ import annotations
@@ -11,11 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services import airflow, cluster, kafka, settings, thrift
+from services import airflow, cluster, kafka, metastore, settings, thrift
 from services.process import ServiceError
 
-SERVICES = {"kafka": kafka, "thrift": thrift, "airflow": airflow, "cluster": cluster}
-UP_BY_DEFAULT = ["kafka", "thrift"]
+SERVICES = {
+    "metastore": metastore,
+    "kafka": kafka,
+    "thrift": thrift,
+    "airflow": airflow,
+    "cluster": cluster,
+}
+UP_BY_DEFAULT = ["metastore", "kafka", "thrift"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down", "status"])
     # No `choices=`: argparse rejects an empty list for nargs="*" against choices.
     parser.add_argument(
-        "names", nargs="*", metavar="{kafka,thrift,airflow,cluster}", help="default: see above"
+        "names", nargs="*", metavar="{" + ",".join(SERVICES) + "}", help="default: see above"
     )
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in SERVICES]
@@ -33,16 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     conf = settings.load()
     if args.action == "down":
         names = list(reversed(names))  # stop in the reverse order of start
+    started: list[str] = []
     try:
         for name in names:
             module = SERVICES[name]
             if args.action == "status":
                 pid = module.service(conf).running_pid()
                 print(f"{name}: " + (f"running (pid {pid})" if pid else "stopped"))
-            else:
-                print(getattr(module, args.action)(conf), flush=True)
+                continue
+            running = module.service(conf).running_pid() is not None
+            print(getattr(module, args.action)(conf), flush=True)
+            if args.action == "up" and not running:
+                started.append(name)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        # All or nothing: what this command started goes down again.
+        for name in reversed(started):
+            print(SERVICES[name].down(conf), file=sys.stderr)
         return 1
     return 0
 

@@ -2,8 +2,7 @@
 
 It runs from the Airflow venv (.venv-airflow), keeps its home (SQLite metadata DB, logs,
 generated admin password) in `<state>/airflow`, reads this project's `dags/`, shows no
-example DAGs, and binds the UI to 127.0.0.1. Before it starts, the metadata DB is migrated and
-the one-slot pool the `local` dbt target needs (dags/lakehouse_common.py) is created.
+example DAGs, and binds the UI to 127.0.0.1. Before it starts, the metadata DB is migrated.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from pathlib import Path
 from services.process import Service, ServiceError, require_free_port, wait_until_healthy
 from services.settings import PROJECT_DIR, Settings
 
-POOL = "lakehouse_spark_session"  # the DAGs' name for it: dags/lakehouse_common.py
 ADMIN = "admin"
 
 
@@ -86,15 +84,11 @@ def run_cli(settings: Settings, *args: str) -> str:
 
 
 def prepare(settings: Settings) -> None:
-    """Migrate the metadata DB and create the pool; both are idempotent."""
+    """Migrate the metadata DB (idempotent)."""
     if not airflow_bin().exists():
         raise ServiceError(f"no Airflow at {airflow_bin()}: run `make setup` first")
     home(settings).mkdir(parents=True, exist_ok=True)
     run_cli(settings, "db", "migrate")
-    run_cli(
-        settings, "pools", "set", POOL, "1",
-        "the local dbt target: one Spark session may open the embedded metastore at a time",
-    )  # fmt: skip
 
 
 def password(settings: Settings) -> str:

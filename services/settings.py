@@ -33,10 +33,16 @@ class Settings:
     spark_master_port: int = 7077
     spark_master_ui_port: int = 8088
     spark_worker_memory: str = "2g"
+    metastore_host: str = "127.0.0.1"
+    metastore_port: int = 1527
 
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def metastore_address(self) -> str:
+        return f"{self.metastore_host}:{self.metastore_port}"
 
     @property
     def airflow_url(self) -> str:
@@ -90,6 +96,7 @@ def private_stack_env(state_dir: Path) -> dict[str, str]:
         "KAFKA_CONTROLLER_PORT": str(free_port()),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
         "THRIFT_PORT": str(free_port()),
+        "METASTORE_PORT": str(free_port()),
         "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "DO_NOT_TRACK": "1",
@@ -119,4 +126,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         spark_master_port=_port(env, "SPARK_MASTER_PORT", 7077),
         spark_master_ui_port=_port(env, "SPARK_MASTER_UI_PORT", 8088),
         spark_worker_memory=env.get("SPARK_WORKER_MEMORY", "2g"),
+        metastore_host=env.get("METASTORE_HOST", "127.0.0.1"),
+        metastore_port=_port(env, "METASTORE_PORT", 1527),
     )

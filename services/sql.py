@@ -1,8 +1,8 @@
 """`python -m services.sql ["query"]` (`make sql`): a SQL shell on the local warehouse.
 
-While the Thrift server runs it owns the Derby metastore, so the shell is beeline connected to
-it; otherwise it is spark-sql with the `local` profile's Spark settings. With a query, runs it
-and exits.
+While the Thrift server runs, the shell is beeline connected to it (no Spark to start);
+otherwise it is spark-sql with the `local` profile's Spark settings, on the stack's metastore.
+With a query, runs it and exits.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 
 from ingest.spark_session import local_spark_conf, spark_home
 from services import settings, thrift
+from services.process import port_is_open
 
 
 def command(query: str | None) -> list[str]:
@@ -28,6 +29,11 @@ def command(query: str | None) -> list[str]:
             os.environ.get("USER", "lakehouse"),
             *run_query,
         ]
+    if not port_is_open(conf.metastore_host, conf.metastore_port):
+        raise SystemExit(
+            f"sql: no metastore answers at {conf.metastore_address}: start it with `make up`"
+            " (or `python -m services up metastore`)"
+        )
     argv = [str(bin_dir / "spark-sql")]
     for key, value in local_spark_conf().items():
         argv += ["--conf", f"{key}={value}"]

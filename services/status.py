@@ -1,6 +1,7 @@
 """`python -m services.status [--json]` (`make status`): where the pipeline stands, without Spark.
 
-- Services: which of Kafka, the Thrift server and Airflow run here, with their PIDs.
+- Services: which of the metastore, Kafka, the Thrift server, Airflow and the standalone
+  cluster run here, with their PIDs.
 - Kafka: per topic and partition, the broker's latest offset, the offset the bronze job's
   checkpoint has committed, and the lag between them; the dead-letter topics' message counts.
 - Tables: rows, Delta version and last commit time of bronze and every silver, gold and

@@ -1,8 +1,8 @@
 """A Spark Thrift server (HiveThriftServer2) with Delta, on the local profile's Spark settings.
 
-It shares the warehouse and the Derby metastore with the `local` dbt target, so it sees the
-same tables. Embedded Derby admits one JVM at a time: while this server runs it owns the
-metastore, and dbt should use the `thrift` target (the README says so).
+It shares the warehouse and the metastore (services/metastore.py, which it starts when nothing
+answers at the metastore's address) with the `local` dbt target and every other Spark process,
+so all see the same tables, at the same time.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from ingest.spark_session import local_spark_conf, spark_home
+from services import metastore
 from services.process import (
     Service,
     ServiceError,
@@ -99,6 +100,8 @@ def up(settings: Settings) -> str:
         settings.thrift_host, settings.thrift_port, "the Thrift server", "THRIFT_PORT"
     )
     argv = command(settings)
+    if not port_is_open(settings.metastore_host, settings.metastore_port):
+        metastore.up(settings)
     tmp = settings.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
     conf = spark_conf(settings)

@@ -1,9 +1,9 @@
-"""Shared fixtures. The suite never touches a developer's stack: every service it starts runs
-on free ports with its own state folder, and is stopped when the suite ends.
-
-Embedded Derby admits one JVM per metastore, so the in-process SparkSession, the dbt
-subprocesses and the Thrift server each get a state folder of their own where they would
-otherwise overlap.
+"""Shared fixtures. The suite never touches a developer's stack: it starts one stack of its own
+on free ports with a private state folder, shared by every module, and stops it when the
+session ends: the metastore and a Kafka broker, and a Thrift server once a test asks for one.
+Modules keep apart by naming (a topic suffix, a schema, a bronze path and so a checkpoint), not
+by processes of their own. Tests that stop a service on purpose, or need another kind (the
+standalone cluster, `make up` itself), start their own.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from helpers import ok, services, stack_env
 
 @pytest.fixture(scope="session")
 def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A private Kafka broker for the session."""
-    env = stack_env(tmp_path_factory.mktemp("kafka-stack"))
-    ok(services(env, "up", "kafka"))
+    """The session's stack: the metastore and a Kafka broker."""
+    env = stack_env(tmp_path_factory.mktemp("stack"))
+    ok(services(env, "up", "metastore", "kafka"))
     try:
         yield env
     finally:
@@ -26,12 +26,18 @@ def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
 
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory):
-    """The in-process SparkSession, configured like the `local` dbt target."""
+def thrift_env(kafka_env: dict[str, str]) -> dict[str, str]:
+    """The session's stack with its Spark Thrift server (stopped with the stack)."""
+    ok(services(kafka_env, "up", "thrift"))
+    return kafka_env
+
+
+@pytest.fixture(scope="session")
+def spark(kafka_env: dict[str, str]):
+    """The in-process SparkSession, configured like the `local` dbt target, on the session's
+    metastore."""
     from ingest.spark_session import build_spark_session
 
-    session = build_spark_session(
-        "lakehouse-tests", env=stack_env(tmp_path_factory.mktemp("spark-state"))
-    )
+    session = build_spark_session("lakehouse-tests", env=kafka_env)
     yield session
     session.stop()

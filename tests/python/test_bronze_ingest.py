@@ -24,9 +24,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def ingest_env(kafka_env, tmp_path) -> dict[str, str]:
+    name = uuid.uuid4().hex[:6]
     return {
         **kafka_env,
-        "LAKEHOUSE_TOPIC_SUFFIX": f".t{uuid.uuid4().hex[:6]}",
+        "LAKEHOUSE_TOPIC_SUFFIX": f".t{name}",
+        "LAKEHOUSE_SCHEMA": f"t{name}",
         "LAKEHOUSE_BRONZE_PATH": str(tmp_path / "bronze"),
         "LAKEHOUSE_KAFKA_TIMEOUT": "10",
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
@@ -122,7 +124,7 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
                 "--output",
                 "json",
                 "--inline",
-                "select count(*) as n from lakehouse_bronze.kafka_events",
+                f"select count(*) as n from {env['LAKEHOUSE_SCHEMA']}_bronze.kafka_events",
             ],
             env,
         )
@@ -367,30 +369,22 @@ def test_missing_topic_fails_fast_naming_it(ingest_env) -> None:
     assert f"no_such_topic{suffix}" in result.stderr and "do not exist" in result.stderr
 
 
-def test_ingest_runs_while_a_thrift_server_holds_the_metastore(ingest_env, tmp_path) -> None:
-    """The scheduled setup with concurrency: the Thrift server owns the metastore, ingest needs
-    none, and dbt (target `thrift`) registers and reads what ingest wrote."""
-    env = {
-        **ingest_env,
-        "LAKEHOUSE_STATE_DIR": str(tmp_path / "state"),
-        "THRIFT_PORT": str(free_port()),
-    }
+def test_ingest_runs_beside_a_thrift_server(ingest_env, thrift_env, tmp_path) -> None:
+    """The scheduled setup with concurrency: ingest runs while the Thrift server does, and dbt
+    (target `thrift`) registers and reads what ingest wrote."""
+    env = ingest_env
     produced = produce(env, tmp_path, "--orders", "50", "--seed", "51")
-    ok(services(env, "up", "thrift"))
-    try:
-        ok(bronze(env))
-        dbt = [str(VENV_BIN / "dbt"), "--quiet"]
-        ok(run([*dbt, "run-operation", "register_bronze", "--target", "thrift"], env))
-        shown = ok(
-            run(
-                [
-                    *dbt,
-                    *("show", "--target", "thrift", "--output", "json", "--inline"),
-                    "select count(*) as n from lakehouse_bronze.kafka_events",
-                ],
-                env,
-            )
+    ok(bronze(env))
+    dbt = [str(VENV_BIN / "dbt"), "--quiet"]
+    ok(run([*dbt, "run-operation", "register_bronze", "--target", "thrift"], env))
+    shown = ok(
+        run(
+            [
+                *dbt,
+                *("show", "--target", "thrift", "--output", "json", "--inline"),
+                f"select count(*) as n from {env['LAKEHOUSE_SCHEMA']}_bronze.kafka_events",
+            ],
+            env,
         )
-        assert json.loads(shown[shown.index("{") :])["show"] == [{"n": produced["messages"]}]
-    finally:
-        services(env, "down", "thrift")
+    )
+    assert json.loads(shown[shown.index("{") :])["show"] == [{"n": produced["messages"]}]

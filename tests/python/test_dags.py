@@ -16,7 +16,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services
+from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run
 from test_pipeline_e2e import (
     ALL_TABLES,
     assert_gold_matches,
@@ -101,9 +101,10 @@ def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(pr
     assert tasks["ingest"]["downstream"] == ["source_freshness"]
     assert tasks["source_freshness"]["downstream"] == ["plan"]
     assert tasks["ingest"]["retries"] == 2
-    # Local target: dbt tasks share the one-slot pool; tests are gates and are not retried.
+    # Local target: the shared metastore holds no dbt task back (no one-slot pool); tests are
+    # gates and are not retried.
     dbt_tasks = {k: v for k, v in tasks.items() if k.startswith("dbt.")}
-    assert {v["pool"] for v in dbt_tasks.values()} == {"lakehouse_spark_session"}
+    assert {v["pool"] for v in dbt_tasks.values()} == {"default_pool"}
     assert all(v["retries"] == 0 for k, v in dbt_tasks.items() if k.endswith(".test"))
     assert all(v["retries"] == 2 for k, v in dbt_tasks.items() if k.endswith((".run", ".seed")))
 
@@ -200,8 +201,9 @@ def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> Non
 
 
 @pytest.fixture(scope="module")
-def dag_env(kafka_env, manifest, tmp_path_factory):
-    """A private warehouse, topics and Thrift server; Airflow's home in the state folder.
+def dag_env(thrift_env, manifest, tmp_path_factory):
+    """Topics, a schema and a bronze table of its own on the session's Thrift server; Airflow's
+    home in the session's state folder.
 
     The runs use the `thrift` target: the same graph, but a task does not start a JVM of its
     own (about 25 s each on the `local` target), which keeps these runs affordable.
@@ -209,25 +211,19 @@ def dag_env(kafka_env, manifest, tmp_path_factory):
     base = tmp_path_factory.mktemp("dags")
     env = {
         key: value
-        for key, value in kafka_env.items()
+        for key, value in thrift_env.items()
         if key not in ("DBT_TARGET_PATH", "DBT_LOG_PATH")  # Cosmos reads its run's target/
     }
     env.update({
-        "LAKEHOUSE_STATE_DIR": str(base / "state"),
-        "THRIFT_PORT": str(free_port()),
         "AIRFLOW_PORT": str(free_port()),
         "LAKEHOUSE_TOPIC_SUFFIX": f".dag{uuid.uuid4().hex[:6]}",
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
+        "LAKEHOUSE_BRONZE_PATH": str(base / "bronze"),
         "LAKEHOUSE_SCHEMA": "dag",
         "DBT_TARGET": "thrift",
         "LAKEHOUSE_DBT_RETRIES": "0",
         "LAKEHOUSE_DBT_MANIFEST": str(manifest["path"]),
     })  # fmt: skip
-    ok(services(env, "up", "thrift"))
-    try:
-        yield env
-    finally:
-        services(env, "down", "thrift")
+    return env
 
 
 def airflow(env: dict[str, str], *args: str, timeout: float = 1800):

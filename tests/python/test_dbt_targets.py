@@ -1,8 +1,7 @@
 """dbt on the `local` target (in-process Spark) and on the `thrift` target (a Spark Thrift server).
 
-Both share one warehouse and metastore, so the table the local run builds is then read
-through the Thrift server. The tests run in file order: local first (a dbt process holds the
-Derby metastore only while it runs), then the Thrift server, which holds it until stopped.
+Both share the session's warehouse and metastore, so the table the local run builds is then
+read through the Thrift server, which runs all the while. The tests run in file order.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services, stack_env
+from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run
 
 pytestmark = pytest.mark.slow
 
@@ -19,8 +18,14 @@ SCHEMA = "dbt_smoke"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return {**stack_env(tmp_path_factory.mktemp("dbt") / "state"), "LAKEHOUSE_SCHEMA": SCHEMA}
+def env(thrift_env, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("dbt")
+    return {
+        **thrift_env,
+        "LAKEHOUSE_SCHEMA": SCHEMA,
+        "DBT_TARGET_PATH": str(base / "dbt-target"),
+        "DBT_LOG_PATH": str(base / "dbt-logs"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +53,8 @@ def run_results(env: dict[str, str]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def thrift(env):
-    ok(services(env, "up", "thrift"))
-    yield env
-    services(env, "down", "thrift")
+    """The same environment, for the tests that go through the Thrift server."""
+    return env
 
 
 def thrift_rows(env: dict[str, str], sql: str) -> list[tuple]:

@@ -10,12 +10,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_local_conf_is_the_local_profile_with_absolute_paths(tmp_path) -> None:
-    conf = local_spark_conf({"LAKEHOUSE_STATE_DIR": str(tmp_path)})
+    conf = local_spark_conf({"LAKEHOUSE_STATE_DIR": str(tmp_path), "METASTORE_PORT": "1600"})
     assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert conf["spark.sql.catalog.spark_catalog"].endswith("DeltaCatalog")
     assert conf["spark.sql.warehouse.dir"] == f"{tmp_path}/warehouse"
-    assert f"-Dderby.system.home={tmp_path}" in conf["spark.driver.extraJavaOptions"]
+    assert f"-Djava.io.tmpdir={tmp_path}/tmp" in conf["spark.driver.extraJavaOptions"]
     assert conf["spark.driver.extraClassPath"].startswith("/")
+    # The stack's metastore service, by address: no process opens the database itself.
+    metastore = conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    assert metastore == "jdbc:derby://127.0.0.1:1600/metastore_db;create=true"
+    assert conf["spark.hadoop.hive.metastore.uris"] == ""
 
 
 def test_delta_table_merge_and_time_travel(spark) -> None:

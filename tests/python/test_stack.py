@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
-from helpers import bootstrap_of, ok, run, stack_env
+from helpers import VENV_BIN, bootstrap_of, ok, run, stack_env
 
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 from services.process import port_is_open
@@ -54,16 +55,32 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     make("down", env)
 
 
-def test_up_twice_is_harmless_and_kafka_keeps_data_across_down_up(env) -> None:
+def thrift_rows(env: dict[str, str], sql: str) -> list[tuple]:
+    from pyhive import hive
+
+    with hive.connect("127.0.0.1", int(env["THRIFT_PORT"]), username="test") as conn:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> None:
     state_dir = Path(env["LAKEHOUSE_STATE_DIR"])
     out = ok(make("up", env))
-    assert "kafka up" in out and "thrift up" in out
+    assert "metastore up" in out and "kafka up" in out and "thrift up" in out
     started = pids(state_dir)
-    assert set(started) == {"kafka", "thrift"}
+    assert set(started) == {"metastore", "kafka", "thrift"}
 
     again = ok(make("up", env))
-    assert "kafka already running" in again and "thrift already running" in again
+    for name in started:
+        assert f"{name} already running" in again
     assert pids(state_dir) == started
+
+    # A table registered in the metastore, and one local dbt process beside the Thrift server.
+    thrift_rows(env, "create table kept_table using delta as select 1 as kept")
+    dbt_show = [str(VENV_BIN / "dbt"), "--quiet", "show", "--target", "local", "--output", "json"]
+    shown = ok(run([*dbt_show, "--inline", "select kept from kept_table"], env))
+    assert json.loads(shown[shown.index("{") :])["show"] == [{"kept": 1}]
 
     bootstrap = bootstrap_of(env)
     topic = f"kept-{uuid.uuid4().hex[:8]}"
@@ -73,11 +90,12 @@ def test_up_twice_is_harmless_and_kafka_keeps_data_across_down_up(env) -> None:
 
     ok(make("down", env))
     assert pids(state_dir) == {}
-    assert not port_is_open("127.0.0.1", int(env["KAFKA_PORT"]))
-    assert not port_is_open("127.0.0.1", int(env["THRIFT_PORT"]))
+    for port in ("KAFKA_PORT", "THRIFT_PORT", "METASTORE_PORT"):
+        assert not port_is_open("127.0.0.1", int(env[port])), port
 
     ok(make("up", env))
     assert sorted(consume_all(bootstrap, topic, expected=len(sent))) == sorted(sent)
+    assert thrift_rows(env, "select kept from kept_table") == [(1,)]
 
 
 def test_up_fails_fast_naming_a_taken_port(tmp_path) -> None:
