@@ -152,7 +152,11 @@ lint: $(DATA_STAMP) ## ruff and sqlfluff
 
 .PHONY: test
 test: setup lint ## set up, lint and run the whole test suite (starts and stops its own services)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=25
+
+.PHONY: test-unit
+test-unit: setup ## the tests that start no JVM and no service (about a minute; make test includes them)
+	$(VENV)/bin/pytest -m unit
 
 # The reliability suite (docs/reliability.md) without the Airflow DAG runs; `make test` runs it too.
 FAULT_TESTS := test_bronze_ingest test_pipeline_e2e test_merge_macro test_contract test_dbt_targets test_ingest_config test_security test_stack

@@ -13,6 +13,17 @@ from collections.abc import Iterator
 import pytest
 from helpers import ok, services, stack_env
 
+STACK_FIXTURES = {"kafka_env", "thrift_env", "spark"}
+TIERS = {"unit", "stack", "faults"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test with no tier mark is `stack` when it uses the shared services, else `unit`."""
+    for item in items:
+        if not TIERS & {mark.name for mark in item.iter_markers()}:
+            uses_stack = STACK_FIXTURES & set(getattr(item, "fixturenames", ()))
+            item.add_marker("stack" if uses_stack else "unit")
+
 
 @pytest.fixture(scope="session")
 def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:

@@ -19,8 +19,6 @@ import pytest
 from delta.tables import DeltaTable
 from helpers import PROJECT_DIR, VENV_BIN, dead_letters, free_port, ok, run, services
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def ingest_env(kafka_env, tmp_path) -> dict[str, str]:
@@ -175,6 +173,7 @@ def _letter_coordinates(env: dict[str, str]) -> list[tuple[str, int, int]]:
     )
 
 
+@pytest.mark.faults
 def test_a_batch_replayed_after_its_bronze_write_still_publishes_its_dead_letters(
     ingest_env, spark, tmp_path
 ) -> None:
@@ -226,6 +225,7 @@ def _wait_for_commits(table: Path, commits: int, proc: subprocess.Popen, timeout
     pytest.fail(f"fewer than {commits} Delta commits in {table} after {timeout}s")
 
 
+@pytest.mark.faults
 def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
     ingest_env, spark, tmp_path
 ) -> None:
@@ -257,6 +257,7 @@ def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
     assert rows.select("topic", "partition", "offset").distinct().count() == produced["messages"]
 
 
+@pytest.mark.faults
 def test_a_broker_restart_during_ingest_loses_and_doubles_nothing(
     ingest_env, spark, tmp_path
 ) -> None:
@@ -293,6 +294,7 @@ def test_a_broker_restart_during_ingest_loses_and_doubles_nothing(
     assert rows.select("topic", "partition", "offset").distinct().count() == produced["messages"]
 
 
+@pytest.mark.faults
 def test_continuous_mode_reports_every_batch_after_idle_time_and_stops_on_sigterm(
     ingest_env, spark, tmp_path
 ) -> None:

@@ -19,7 +19,7 @@ from services import airflow as airflow_service
 from services import settings as service_settings
 from services.process import port_is_open
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.stack  # Airflow and dbt docs servers of its own
 
 SCREENSHOTS = PROJECT_DIR / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("LAKEHOUSE_CHROMIUM", "/usr/bin/chromium")

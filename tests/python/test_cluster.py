@@ -17,7 +17,7 @@ from test_pipeline_e2e import assert_gold_matches, expected_gold, publish_part
 
 from ingest.generator import DEAD_LETTER_KINDS, Trouble, generate
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.faults  # a stack of its own, started and stopped
 
 
 @pytest.fixture(scope="module")

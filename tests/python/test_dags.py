@@ -262,7 +262,6 @@ def messages():
     return generated
 
 
-@pytest.mark.slow
 def test_a_dag_run_takes_produced_events_to_gold(dag_env, messages, spark) -> None:
     publish_part(dag_env, messages)
     code, output, states = dag_run(dag_env)
@@ -271,7 +270,6 @@ def test_a_dag_run_takes_produced_events_to_gold(dag_env, messages, spark) -> No
     assert_gold_matches(spark, dag_env, expected_gold(messages))
 
 
-@pytest.mark.slow
 def test_a_second_run_with_no_new_events_succeeds_and_changes_nothing(dag_env, spark) -> None:
     before = {t: table_rows(spark, dag_env, *t) for t in ALL_TABLES}
     code, output, states = dag_run(dag_env)
@@ -281,7 +279,6 @@ def test_a_second_run_with_no_new_events_succeeds_and_changes_nothing(dag_env, s
         assert table_rows(spark, dag_env, *t) == before[t], f"{t} changed"
 
 
-@pytest.mark.slow
 def test_params_reprocess_gold_from_bronze_without_kafka(dag_env, messages, spark) -> None:
     code, output, states = dag_run(
         dag_env, {"run_ingest": False, "full_refresh": True, "select": "path:models/gold"}
@@ -294,7 +291,6 @@ def test_params_reprocess_gold_from_bronze_without_kafka(dag_env, messages, spar
     assert_gold_matches(spark, dag_env, expected_gold(messages))
 
 
-@pytest.mark.slow
 def test_a_failing_quality_test_fails_its_task_and_gold_does_not_run(
     dag_env, messages, spark
 ) -> None:

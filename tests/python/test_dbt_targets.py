@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run
 
-pytestmark = pytest.mark.slow
-
 SCHEMA = "dbt_smoke"
 
 
@@ -115,6 +113,7 @@ def test_the_thrift_log_keeps_warnings_without_the_known_noise(thrift) -> None:
     assert "HiveConf of name" not in log
 
 
+@pytest.mark.faults
 def test_the_thrift_target_fails_fast_and_clearly_when_the_server_is_down(env) -> None:
     port = free_port()
     down = {**env, "THRIFT_PORT": str(port)}

@@ -14,8 +14,6 @@ import jinja2
 import pytest
 from helpers import PROJECT_DIR
 
-pytestmark = pytest.mark.slow
-
 COLUMNS = "order_id string, status string, placed_at int, last_event_at int, last_offset int"
 
 

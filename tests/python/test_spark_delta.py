@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ingest.spark_session import local_spark_conf
-
-pytestmark = pytest.mark.slow
 
 
 def test_local_conf_is_the_local_profile_with_absolute_paths(tmp_path) -> None:

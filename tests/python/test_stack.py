@@ -15,7 +15,7 @@ from helpers import VENV_BIN, bootstrap_of, ok, run, stack_env
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 from services.process import port_is_open
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.faults  # a stack of its own, started and stopped
 
 
 def make(target: str, env: dict[str, str]):

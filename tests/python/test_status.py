@@ -15,8 +15,6 @@ from test_pipeline_e2e import publish_part
 
 from ingest.generator import DEAD_LETTER_KINDS, Trouble, generate
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def env(kafka_env, tmp_path_factory) -> dict[str, str]:
