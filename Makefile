@@ -126,9 +126,13 @@ down: ## stop the local services (data is kept)
 status: ## which services run; Kafka lag per partition, table rows and freshness, the last dbt run (JSON=1 for JSON)
 	@$(PY) -m services.status $(if $(JSON),--json)
 
+# The DAGs' dbt tasks run on the Thrift server these targets start (one warm Spark for every
+# task, rather than one JVM each on `local`), unless DBT_TARGET says otherwise.
+AIRFLOW_DBT_TARGET = DBT_TARGET=$${DBT_TARGET:-thrift}
+
 .PHONY: airflow
-airflow: setup ## start the metastore, Kafka and a local Airflow (UI on http://127.0.0.1:8080) running dags/
-	@$(PY) -m services up metastore kafka airflow
+airflow: setup ## start the metastore, Kafka, the Thrift server and a local Airflow (UI on http://127.0.0.1:8080) running dags/
+	@$(AIRFLOW_DBT_TARGET) $(PY) -m services up metastore kafka thrift airflow
 	@echo "airflow: DAGs start paused; unpause lakehouse_pipeline in the UI, or run one now: make dag-test"
 
 .PHONY: cluster
@@ -139,8 +143,8 @@ cluster: setup ## start a Spark standalone cluster (a master, two workers) on 12
 DAG ?= lakehouse_pipeline
 .PHONY: dag-test
 dag-test: setup ## one run of a DAG in this process (airflow dags test): DAG=lakehouse_pipeline CONF='{"full_refresh": true}'
-	@$(PY) -m services up metastore kafka
-	@$(PY) -m services.airflow dags test $(DAG) $(if $(CONF),--conf '$(CONF)')
+	@$(PY) -m services up metastore kafka thrift
+	@$(AIRFLOW_DBT_TARGET) $(PY) -m services.airflow dags test $(DAG) $(if $(CONF),--conf '$(CONF)')
 
 # --- quality -----------------------------------------------------------------------------
 
