@@ -40,8 +40,7 @@ def ingest_step(task_id: str, command: str, **extra: Any) -> BashOperator:
         env=COMMON_ENV,
         append_env=True,
         skip_on_exit_code=99,
-        **common.RETRY_ARGS,
-        **extra,
+        **{**common.RETRY_ARGS, **extra},
     )
 
 
@@ -102,9 +101,11 @@ with DAG(
         f"{common.DATA_PYTHON} -m ingest.bronze --available-now",
         execution_timeout=timedelta(hours=1),
     )
+    # A stale source is a finding about the data, as a failing test is: not retried.
     freshness = ingest_step(
         "source_freshness",
         f"{common.DBT_EXECUTABLE} source freshness --target {common.DBT_TARGET}",
+        retries=0,
     )
     plan_nodes = PythonOperator(
         task_id="plan",

@@ -73,6 +73,7 @@ def test_unknown_currencies_keep_the_contract_but_not_the_currencies_seed(messag
     with (PROJECT_DIR / "seeds" / "currencies.csv").open() as seed:
         known = {row["currency_code"] for row in csv.DictReader(seed)}
     bad = [m for m in messages if m.kind == "unknown_currency"]
+    assert bad, "no unknown_currency message was generated"
     for message in bad:
         assert contract.contract_error(message.contract, message.value) is None
         assert json.loads(message.value)["currency"] not in known
@@ -134,7 +135,9 @@ def test_the_fast_structure_check_never_accepts_what_the_full_check_rejects(mess
     ],
 )
 def test_raw_message_failures_name_their_reason(messages, kind: str, reason: str) -> None:
-    for message in (m for m in messages if m.kind == kind):
+    of_kind = [m for m in messages if m.kind == kind]
+    assert of_kind, f"no {kind} message was generated"
+    for message in of_kind:
         assert contract.structure_error(message.contract, message.value).startswith(reason)
         if kind == "oversized":
             assert 900_000 < len(message.value) < 1_000_000  # under librdkafka's default limit

@@ -101,6 +101,9 @@ def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(pr
     assert tasks["ingest"]["downstream"] == ["source_freshness"]
     assert tasks["source_freshness"]["downstream"] == ["plan"]
     assert tasks["ingest"]["retries"] == 2
+    # A broker restart is worth a retry; a stale source is a finding, like a failed test.
+    assert tasks["readiness"]["retries"] == 2
+    assert tasks["source_freshness"]["retries"] == 0
     # Local target: the shared metastore holds no dbt task back (no one-slot pool); tests are
     # gates and are not retried.
     dbt_tasks = {k: v for k, v in tasks.items() if k.startswith("dbt.")}
