@@ -100,15 +100,10 @@ def preflight(conf: ingest_config.IngestConfig) -> list[str]:
             f"({exc.args[0].str()}). Is the broker up (`make up`), and KAFKA_BOOTSTRAP_SERVERS "
             "right?"
         ) from None
-    if conf.topic_pattern:
-        pattern = re.compile(conf.topic_pattern)
+    subscribe_pattern = conf.subscribe_pattern()
+    if subscribe_pattern:
+        pattern = re.compile(subscribe_pattern)
         topics = sorted(t for t in existing if pattern.fullmatch(t))
-        dead_letter = [t for t in topics if t.endswith(conf.dead_letter_suffix)]
-        if dead_letter:
-            raise IngestError(
-                f"LAKEHOUSE_TOPIC_PATTERN {conf.topic_pattern!r} matches dead-letter topics "
-                f"{dead_letter}: exclude them, or dead letters would be ingested again"
-            )
         if not topics:
             raise IngestError(f"no topic matches LAKEHOUSE_TOPIC_PATTERN {conf.topic_pattern!r}")
         return topics
@@ -164,8 +159,9 @@ def ensure_bronze_table(spark: SparkSession, path: str) -> None:
 
 def read_topics(spark: SparkSession, conf: ingest_config.IngestConfig) -> DataFrame:
     reader = spark.readStream.format("kafka").options(**conf.spark_kafka_options())
-    if conf.topic_pattern:
-        reader = reader.option("subscribePattern", conf.topic_pattern)
+    subscribe_pattern = conf.subscribe_pattern()
+    if subscribe_pattern:
+        reader = reader.option("subscribePattern", subscribe_pattern)
     else:
         reader = reader.option("subscribe", ",".join(conf.topic_names))
     reader = reader.option("startingOffsets", conf.starting_offsets)

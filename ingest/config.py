@@ -85,6 +85,15 @@ class IngestConfig:
     def dead_letter_topic(self, topic: str) -> str:
         return f"{topic}{self.dead_letter_suffix}"
 
+    def subscribe_pattern(self) -> str | None:
+        """`topic_pattern` less the dead-letter topics, in the pattern itself: the job creates
+        `<topic>.dlq` after its pre-flight check, and Spark re-reads the pattern while it runs,
+        so a check of the topics that exist at the start could not keep them out. Java's and
+        Python's regex syntax agree on this form."""
+        if not self.topic_pattern:
+            return None
+        return f"(?!.*{re.escape(self.dead_letter_suffix)}$)(?:{self.topic_pattern})"
+
     def spark_kafka_options(self) -> dict[str, str]:
         """Options for Spark's Kafka source and sink: bootstrap, timeouts, pass-through."""
         timeout_ms = str(int(self.kafka_timeout_s * 1000))

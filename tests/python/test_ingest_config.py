@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ingest.config import ConfigError, load
@@ -15,6 +17,15 @@ def test_defaults_point_at_the_local_stack(tmp_path) -> None:
     assert conf.bronze_path == f"{tmp_path}/bronze/kafka_events"
     assert conf.checkpoint_path == f"{tmp_path}/bronze/kafka_events/_checkpoints/ingest"
     assert conf.dead_letter_topic("orders") == "orders.dlq"
+
+
+def test_a_topic_pattern_never_matches_dead_letter_topics(tmp_path) -> None:
+    conf = load({"LAKEHOUSE_STATE_DIR": str(tmp_path), "LAKEHOUSE_TOPIC_PATTERN": "orders.*"})
+    pattern = re.compile(conf.subscribe_pattern())
+    assert pattern.fullmatch("orders") and pattern.fullmatch("orders.eu")
+    assert not pattern.fullmatch("orders.dlq") and not pattern.fullmatch("orders.eu.dlq")
+    assert not pattern.fullmatch("payments")
+    assert load({"LAKEHOUSE_STATE_DIR": str(tmp_path)}).subscribe_pattern() is None
 
 
 def test_yaml_then_env_then_flags(tmp_path) -> None:
