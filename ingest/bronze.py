@@ -126,6 +126,7 @@ def ensure_dead_letter_topics(conf: ingest_config.IngestConfig, topics: list[str
             bootstrap,
             [conf.dead_letter_topic(t) for t in topics],
             partitions=conf.partitions,
+            replication=conf.replication,
             timeout_s=conf.kafka_timeout_s,
             extra_conf=extra,
         )

@@ -56,6 +56,9 @@ class IngestConfig:
     # A regex (Spark's subscribePattern) instead of the topic list; contracts by name still apply.
     topic_pattern: str | None = None
     partitions: int = 3
+    # Replicas of the topics the project creates (the .dlq ones too). None: the cluster's
+    # default.replication.factor, never fewer than a cluster that enforces more expects.
+    replication: int | None = None
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = 500_000
     # Spark tasks per micro-batch: big Kafka partitions are split into offset ranges so that
@@ -150,6 +153,7 @@ _KINDS: dict[str, type] = {
     "topic_suffix": str,
     "topic_pattern": str,
     "partitions": int,
+    "replication": int,
     "starting_offsets": str,
     "max_offsets_per_trigger": int,
     "min_partitions": int,
@@ -168,6 +172,7 @@ ENV_VARS = {
     "topic_suffix": "LAKEHOUSE_TOPIC_SUFFIX",
     "topic_pattern": "LAKEHOUSE_TOPIC_PATTERN",
     "partitions": "LAKEHOUSE_TOPIC_PARTITIONS",
+    "replication": "LAKEHOUSE_TOPIC_REPLICATION",
     "starting_offsets": "LAKEHOUSE_STARTING_OFFSETS",
     "max_offsets_per_trigger": "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER",
     "min_partitions": "LAKEHOUSE_KAFKA_MIN_PARTITIONS",
@@ -239,6 +244,8 @@ def _validate(config: IngestConfig) -> None:
         raise ConfigError("no topics: set LAKEHOUSE_TOPICS or LAKEHOUSE_TOPIC_PATTERN")
     if config.partitions < 1:
         raise ConfigError(f"LAKEHOUSE_TOPIC_PARTITIONS={config.partitions} must be at least 1")
+    if config.replication is not None and config.replication < 1:
+        raise ConfigError(f"LAKEHOUSE_TOPIC_REPLICATION={config.replication} must be at least 1")
     if config.max_offsets_per_trigger is not None and config.max_offsets_per_trigger < 1:
         raise ConfigError("LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER must be at least 1")
     if config.min_partitions is not None and config.min_partitions < 1:

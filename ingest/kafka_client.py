@@ -16,11 +16,14 @@ class KafkaUnavailableError(RuntimeError):
 def ensure_topics(
     bootstrap: str,
     topics: Iterable[str],
+    *,
     partitions: int = 3,
     timeout_s: float = 15.0,
     extra_conf: Mapping[str, str] | None = None,
+    replication: int | None = None,
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the ones it created."""
+    """Create the topics that do not exist yet; returns the ones it created. With no
+    `replication`, the cluster's default replication factor."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **(extra_conf or {})})
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
@@ -30,7 +33,10 @@ def ensure_topics(
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing],
+        [
+            NewTopic(t, num_partitions=partitions, replication_factor=replication or -1)
+            for t in missing
+        ],
         operation_timeout=timeout_s,
         request_timeout=timeout_s,
     )

@@ -70,6 +70,7 @@ def publish_generated(
         conf.bootstrap_servers,
         topics.values(),
         partitions=conf.partitions,
+        replication=conf.replication,
         timeout_s=conf.kafka_timeout_s,
         extra_conf=conf.client_options | _security(conf),
     )

@@ -377,6 +377,26 @@ def test_missing_topic_fails_fast_naming_it(ingest_env) -> None:
     assert f"no_such_topic{suffix}" in result.stderr and "do not exist" in result.stderr
 
 
+def test_topics_get_the_configured_replication_or_the_clusters_default(
+    ingest_env, tmp_path
+) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    # Two replicas asked of a one-broker cluster: creating the topic fails, and says why.
+    asked = run(
+        [sys.executable, "-m", "ingest.produce", "--orders", "5"],
+        {**ingest_env, "LAKEHOUSE_TOPIC_REPLICATION": "2"},
+    )
+    assert asked.returncode != 0
+    assert "replication factor of 2" in asked.stdout + asked.stderr, asked.stderr[-2000:]
+    # Unset: the broker's default.replication.factor (1 here), whatever it is.
+    produce(ingest_env, tmp_path, "--orders", "5", "--seed", "3")
+    admin = AdminClient({"bootstrap.servers": ingest_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    topic = f"orders{ingest_env['LAKEHOUSE_TOPIC_SUFFIX']}"
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
+    assert {len(p.replicas) for p in partitions} == {1}
+
+
 def test_ingest_runs_beside_a_thrift_server(ingest_env, thrift_env, tmp_path) -> None:
     """The scheduled setup with concurrency: ingest runs while the Thrift server does, and dbt
     (target `thrift`) registers and reads what ingest wrote."""
