@@ -48,7 +48,8 @@ setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_
 
 .PHONY: prerequisites
 prerequisites:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 13) else "setup: need Python 3.10-3.12 as $(PYTHON), found " + sys.version.split()[0])'
+	@# The locks are resolved for 3.11 (make lock): on 3.10, networkx and starlette there do not install.
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "setup: need Python 3.11 or 3.12 as $(PYTHON) (the locks need it), found " + sys.version.split()[0])'
 	@command -v java >/dev/null && command -v javac >/dev/null || { echo "setup: need a Java 17+ JDK (apt-get install openjdk-17-jdk-headless)"; exit 1; }
 	@java -version 2>&1 | awk -F '"' '/version/ { split($$2, v, "."); if (v[1] < 17) { print "setup: need Java 17+, found " $$2; exit 1 } }'
 	@command -v mvn >/dev/null || { echo "setup: need Maven (apt-get install maven)"; exit 1; }

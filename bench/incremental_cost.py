@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import DBT as DBT_BIN
@@ -33,7 +33,7 @@ from common import bench_env, run, services, write_result
 DBT = [DBT_BIN, "--quiet"]
 EVENTS_PER_ORDER = 5.7  # what the generator gives on average without trouble
 PRODUCE_CHUNK_ORDERS = 150_000  # about 0.6 GB of generated messages held at once
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def produce(env: dict[str, str], orders: int, seed: int, day: int) -> int:

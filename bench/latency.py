@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common import DBT as DBT_BIN
@@ -45,7 +45,7 @@ DBT = [DBT_BIN, "--quiet"]
 
 def marked_order(template: dict, phase: int, number: int) -> dict:
     """A valid order_placed event, new order id, happening now."""
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {**template, "event_id": str(uuid.uuid4()),
             "order_id": f"lat-{phase}-{number:05d}", "event_ts": now}  # fmt: skip
 

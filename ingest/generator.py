@@ -15,7 +15,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 CURRENCIES = (("USD", 0.55), ("EUR", 0.25), ("GBP", 0.12), ("CAD", 0.08))
@@ -39,7 +39,7 @@ _DRAWN_KINDS = tuple(kind for kind in MALFORMED_KINDS if kind != "oversized")
 # An oversized message is cut off at this size: near the limit of what Kafka takes by default
 # (librdkafka's message.max.bytes is 1,000,000; the broker's is 1,048,588).
 OVERSIZED_BYTES = 990_000
-DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,7 @@ def dbt_status(target_dir: Path) -> dict[str, Any]:
 def _iso_ms(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
         return None
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
 def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
     from services.__main__ import SERVICES
 
     return {
-        "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "services": {
             name: module.service(stack).running_pid() for name, module in SERVICES.items()
         },

@@ -20,7 +20,7 @@ import re
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -180,7 +180,7 @@ def table_rows(spark, env: dict[str, str], layer: str, table: str) -> dict[str, 
 
 
 def _ts(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _fmt_ts(value: datetime) -> str:
