@@ -1,20 +1,24 @@
 """Shared fixtures. The suite never touches a developer's stack: it starts one stack of its own
-on free ports with a private state folder, shared by every module, and stops it when the
-session ends: the metastore and a Kafka broker, and a Thrift server once a test asks for one.
-Modules keep apart by naming (a topic suffix, a schema, a bronze path and so a checkpoint), not
-by processes of their own. Tests that stop a service on purpose, or need another kind (the
-standalone cluster, `make up` itself), start their own.
+on free ports with a private state folder and stops it when the run ends: the metastore and a
+Kafka broker, and a Thrift server once a test asks for one. Every module, and every pytest-xdist
+worker, shares it. Tests keep apart by naming (a topic suffix, a schema, a bronze path and so a
+checkpoint), not by processes of their own. Tests that stop a service on purpose, or need
+another kind (the standalone cluster, `make up` itself), start their own. docs/testing.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import json
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from helpers import ok, services, stack_env
 
 STACK_FIXTURES = {"kafka_env", "thrift_env", "spark"}
 TIERS = {"unit", "stack", "faults"}
+STACK_FILE = "stack-env.json"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,27 +29,63 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker("stack" if uses_stack else "unit")
 
 
-@pytest.fixture(scope="session")
-def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The session's stack: the metastore and a Kafka broker."""
-    env = stack_env(tmp_path_factory.mktemp("stack"))
-    ok(services(env, "up", "metastore", "kafka"))
-    try:
-        yield env
-    finally:
-        services(env, "down")
+def _run_root(config: pytest.Config) -> Path:
+    """The folder every process of this run shares: xdist workers' base temp is one level down."""
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+def _once(config: pytest.Config, name: str, start: Callable[[Path], dict[str, str]]) -> dict:
+    """`start` runs in whichever process asks first; the others read what it returned."""
+    root = _run_root(config)
+    result = root / f"{name}.json"
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result.exists():
+            return json.loads(result.read_text())
+        value = start(root)
+        result.write_text(json.dumps(value))
+        return value
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The stack goes down once, at the very end: in the xdist controller, after its workers,
+    or in the only process (after the session's fixtures, hence trylast)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    started = _run_root(session.config) / STACK_FILE
+    if started.exists():
+        services(json.loads(started.read_text()), "down")
 
 
 @pytest.fixture(scope="session")
-def thrift_env(kafka_env: dict[str, str]) -> dict[str, str]:
-    """The session's stack with its Spark Thrift server (stopped with the stack)."""
-    ok(services(kafka_env, "up", "thrift"))
-    return kafka_env
+def kafka_env(pytestconfig: pytest.Config) -> dict[str, str]:
+    """The run's stack: the metastore and a Kafka broker."""
+
+    def start(root: Path) -> dict[str, str]:
+        env = stack_env(root / "stack")
+        (root / STACK_FILE).write_text(json.dumps(env))  # so that a failed start is stopped
+        ok(services(env, "up", "metastore", "kafka"))
+        return env
+
+    return _once(pytestconfig, "kafka", start)
+
+
+@pytest.fixture(scope="session")
+def thrift_env(pytestconfig: pytest.Config, kafka_env: dict[str, str]) -> dict[str, str]:
+    """The run's stack with its Spark Thrift server (stopped with the stack)."""
+
+    def start(_: Path) -> dict[str, str]:
+        ok(services(kafka_env, "up", "thrift"))
+        return kafka_env
+
+    return _once(pytestconfig, "thrift", start)
 
 
 @pytest.fixture(scope="session")
 def spark(kafka_env: dict[str, str]):
-    """The in-process SparkSession, configured like the `local` dbt target, on the session's
+    """This process's SparkSession, configured like the `local` dbt target, on the run's
     metastore."""
     from ingest.spark_session import build_spark_session
 

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
-from helpers import PROJECT_DIR, VENV_BIN, dead_letters, free_port, ok, run, services
+from helpers import PROJECT_DIR, VENV_BIN, dead_letters, free_port, ok, run, services, stack_env
+
+BROKER_SETTINGS = ("LAKEHOUSE_STATE_DIR", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT")
+BROKER_SETTINGS += ("KAFKA_BOOTSTRAP_SERVERS",)
 
 
 @pytest.fixture
@@ -267,14 +270,30 @@ def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
 def test_a_broker_restart_during_ingest_loses_and_doubles_nothing(
     ingest_env, spark, tmp_path
 ) -> None:
-    env = {**ingest_env, "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "5000"}
+    # A broker of its own: the session's serves other tests, maybe at this very moment.
+    broker = stack_env(tmp_path / "stack")
+    env = {
+        **ingest_env,
+        **{key: broker[key] for key in BROKER_SETTINGS},
+        "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "5000",
+    }
+    ok(services(env, "up", "kafka"))
+    try:
+        _ride_out_a_broker_restart(env, spark, tmp_path)
+    finally:
+        services(env, "down", "kafka")
+
+
+def _ride_out_a_broker_restart(env: dict[str, str], spark, tmp_path: Path) -> None:
     produced = produce(env, tmp_path, "--orders", "8000", "--seed", "37")
     table = Path(env["LAKEHOUSE_BRONZE_PATH"])
     log_file = tmp_path / "continuous.log"
     job = start_continuous(env, log_file.open("w"))
     try:
         _wait_for_commits(table, 3, job, timeout=240)
-        ok(services(env, "down", "kafka"))  # the session's broker: its data survives
+        ok(services(env, "down", "kafka"))  # its data survives
+        landed_before_outage = read_bronze(spark, env).count()
+        assert 0 < landed_before_outage < produced["messages"], "the outage must hit mid-backlog"
         time.sleep(5)
         ok(services(env, "up", "kafka"))
         # The job either rides the outage out or fails clearly (exit 1, the error logged).
@@ -285,7 +304,8 @@ def test_a_broker_restart_during_ingest_loses_and_doubles_nothing(
             time.sleep(2)
         if job.poll() is None:
             job.send_signal(signal.SIGTERM)
-            job.wait(60)
+            assert job.wait(60) == 0, log_file.read_text()[-3000:]  # a clean stop
+            assert "SIGTERM received" in log_file.read_text()
         else:
             assert job.returncode == 1, log_file.read_text()[-3000:]
             assert "the bronze stream failed" in log_file.read_text()
