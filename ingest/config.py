@@ -105,6 +105,9 @@ class IngestConfig:
             # Bound how long a call to a lost broker blocks instead of Kafka's 60 s default.
             "kafka.default.api.timeout.ms": timeout_ms,
             "kafka.request.timeout.ms": timeout_ms,
+            # Records of an upstream producer's aborted transactions never reach bronze (the
+            # Java client's default reads them). librdkafka's checks read committed already.
+            "kafka.isolation.level": "read_committed",
             **{f"kafka.{key}": value for key, value in self.kafka_options.items()},
         }
 

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from delta.tables import DeltaTable
 from helpers import PROJECT_DIR, VENV_BIN, dead_letters, free_port, ok, run, services, stack_env
 
@@ -419,9 +420,22 @@ def test_topics_get_the_configured_replication_or_the_clusters_default(
 
 def test_ingest_runs_beside_a_thrift_server(ingest_env, thrift_env, tmp_path) -> None:
     """The scheduled setup with concurrency: ingest runs while the Thrift server does, and dbt
-    (target `thrift`) registers and reads what ingest wrote."""
+    (target `thrift`) registers and reads what ingest wrote. Among the events, a transactional
+    producer's aborted transaction, which bronze must not take."""
     env = ingest_env
     produced = produce(env, tmp_path, "--orders", "50", "--seed", "51")
+    aborted = Producer(
+        {
+            "bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"],
+            "transactional.id": f"t-{uuid.uuid4()}",
+        }
+    )
+    aborted.init_transactions(30)
+    aborted.begin_transaction()
+    for n in range(20):
+        aborted.produce(f"orders{env['LAKEHOUSE_TOPIC_SUFFIX']}", value=f'{{"aborted": {n}}}')
+    aborted.flush(30)
+    aborted.abort_transaction(30)
     ok(bronze(env))
     dbt = [str(VENV_BIN / "dbt"), "--quiet"]
     ok(run([*dbt, "run-operation", "register_bronze", "--target", "thrift"], env))
