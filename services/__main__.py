@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from services import airflow, cluster, kafka, metastore, settings, thrift
-from services.process import ServiceError
+from services.process import ServiceError, require_free_ports
 
 SERVICES = {
     "metastore": metastore,
@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         names = list(reversed(names))  # stop in the reverse order of start
     started: list[str] = []
     try:
+        if args.action == "up":  # every port first: a taken one fails before anything starts
+            for name in names:
+                module = SERVICES[name]
+                if module.service(conf).running_pid() is None:
+                    require_free_ports(module.ports(conf))
         for name in names:
             module = SERVICES[name]
             if args.action == "status":

@@ -13,7 +13,13 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from services.process import Service, ServiceError, require_free_port, wait_until_healthy
+from services.process import (
+    PortClaim,
+    Service,
+    ServiceError,
+    require_free_ports,
+    wait_until_healthy,
+)
 from services.settings import PROJECT_DIR, Settings
 
 ADMIN = "admin"
@@ -115,13 +121,17 @@ def _healthy(settings: Settings) -> bool:
     )
 
 
+def ports(settings: Settings) -> list[PortClaim]:
+    return [(settings.airflow_host, settings.airflow_port, "Airflow", "AIRFLOW_PORT")]
+
+
 def up(settings: Settings) -> str:
     svc = service(settings)
     pid = svc.running_pid()
     login = f"{settings.airflow_url} (login {ADMIN} / {password(settings)})"
     if pid is not None:
         return f"airflow already running (pid {pid}) on {login}"
-    require_free_port(settings.airflow_host, settings.airflow_port, "Airflow", "AIRFLOW_PORT")
+    require_free_ports(ports(settings))
     prepare(settings)
     pid = svc.start([str(airflow_bin()), "standalone"], environment(settings), home(settings))
     wait_until_healthy(svc, pid, lambda: _healthy(settings), max(settings.start_timeout_s, 180))

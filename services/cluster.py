@@ -16,7 +16,7 @@ import os
 import urllib.request
 
 from ingest.spark_session import spark_home
-from services.process import Service, require_free_port, wait_until_healthy
+from services.process import PortClaim, Service, require_free_ports, wait_until_healthy
 from services.settings import Settings
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -73,16 +73,18 @@ def _alive_workers(settings: Settings) -> int:
     return sum(1 for worker in state.get("workers", []) if worker.get("state") == "ALIVE")
 
 
+def ports(settings: Settings) -> list[PortClaim]:
+    return [
+        ("127.0.0.1", settings.spark_master_port, "the Spark master", "SPARK_MASTER_PORT"),
+        ("127.0.0.1", settings.spark_master_ui_port, "the Spark master UI", "SPARK_MASTER_UI_PORT"),
+    ]
+
+
 def up(settings: Settings) -> str:
     master, *workers = services(settings)
     if master.running_pid() is not None:
         return f"cluster already running (master {master_url(settings)})"
-    require_free_port(
-        "127.0.0.1", settings.spark_master_port, "the Spark master", "SPARK_MASTER_PORT"
-    )
-    require_free_port(
-        "127.0.0.1", settings.spark_master_ui_port, "the Spark master UI", "SPARK_MASTER_UI_PORT"
-    )
+    require_free_ports(ports(settings))
     spark_class = str(spark_home() / "bin" / "spark-class")
     work_dir = settings.state_dir / "spark-work"
     work_dir.mkdir(parents=True, exist_ok=True)

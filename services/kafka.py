@@ -13,7 +13,13 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from services.process import Service, ServiceError, require_free_port, wait_until_healthy
+from services.process import (
+    PortClaim,
+    Service,
+    ServiceError,
+    require_free_ports,
+    wait_until_healthy,
+)
 from services.settings import Settings
 
 MAIN_CLASS = "kafka.Kafka"
@@ -41,6 +47,13 @@ def service(settings: Settings) -> Service:
         log_file=settings.logs_dir / "kafka.log",
         marker=f"{settings.kafka_dir / 'server.properties'}",
     )
+
+
+def ports(settings: Settings) -> list[PortClaim]:
+    return [
+        (settings.kafka_host, settings.kafka_port, "kafka", "KAFKA_PORT"),
+        (settings.kafka_host, settings.kafka_controller_port, "kafka", "KAFKA_CONTROLLER_PORT"),
+    ]
 
 
 def server_properties(settings: Settings) -> str:
@@ -139,10 +152,7 @@ def up(settings: Settings) -> str:
     pid = svc.running_pid()
     if pid is not None:
         return f"kafka already running (pid {pid}) on {settings.kafka_bootstrap}"
-    require_free_port(settings.kafka_host, settings.kafka_port, "kafka", "KAFKA_PORT")
-    require_free_port(
-        settings.kafka_host, settings.kafka_controller_port, "kafka", "KAFKA_CONTROLLER_PORT"
-    )
+    require_free_ports(ports(settings))
     for folder in (settings.kafka_dir, settings.tmp_dir):
         folder.mkdir(parents=True, exist_ok=True)
     properties = settings.kafka_dir / "server.properties"

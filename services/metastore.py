@@ -17,10 +17,11 @@ import subprocess
 import sys
 
 from services.process import (
+    PortClaim,
     Service,
     ServiceError,
     port_is_open,
-    require_free_port,
+    require_free_ports,
     wait_until_healthy,
 )
 from services.settings import Settings
@@ -82,14 +83,16 @@ def _create_schema(settings: Settings) -> None:
         )
 
 
+def ports(settings: Settings) -> list[PortClaim]:
+    return [(settings.metastore_host, settings.metastore_port, "the metastore", "METASTORE_PORT")]
+
+
 def up(settings: Settings) -> str:
     svc = service(settings)
     pid = svc.running_pid()
     if pid is not None:
         return f"metastore already running (pid {pid}) on {settings.metastore_address}"
-    require_free_port(
-        settings.metastore_host, settings.metastore_port, "the metastore", "METASTORE_PORT"
-    )
+    require_free_ports(ports(settings))
     new = not (settings.state_dir / DATABASE).exists()
     for folder in (settings.state_dir, settings.logs_dir, settings.tmp_dir):
         folder.mkdir(parents=True, exist_ok=True)

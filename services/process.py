@@ -99,6 +99,15 @@ def port_is_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
         return False
 
 
+# (host, port, what binds it, the env var that moves it)
+PortClaim = tuple[str, int, str, str]
+
+
+def require_free_ports(claims: list[PortClaim]) -> None:
+    for claim in claims:
+        require_free_port(*claim)
+
+
 def require_free_port(host: str, port: int, service: str, env_var: str) -> None:
     if port_is_open(host, port):
         raise ServiceError(

@@ -13,10 +13,11 @@ from pathlib import Path
 from ingest.spark_session import local_spark_conf, spark_home
 from services import metastore
 from services.process import (
+    PortClaim,
     Service,
     ServiceError,
     port_is_open,
-    require_free_port,
+    require_free_ports,
     wait_until_healthy,
 )
 from services.settings import Settings
@@ -90,15 +91,17 @@ def _answers_sql(settings: Settings) -> bool:
         return False
 
 
+def ports(settings: Settings) -> list[PortClaim]:
+    return [(settings.thrift_host, settings.thrift_port, "the Thrift server", "THRIFT_PORT")]
+
+
 def up(settings: Settings) -> str:
     svc = service(settings)
     pid = svc.running_pid()
     address = f"{settings.thrift_host}:{settings.thrift_port}"
     if pid is not None:
         return f"thrift already running (pid {pid}) on {address}"
-    require_free_port(
-        settings.thrift_host, settings.thrift_port, "the Thrift server", "THRIFT_PORT"
-    )
+    require_free_ports(ports(settings))
     argv = command(settings)
     if not port_is_open(settings.metastore_host, settings.metastore_port):
         metastore.up(settings)

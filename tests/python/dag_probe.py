@@ -2,16 +2,27 @@
 Airflow does and writes what it found as JSON.
 
 test_dags.py (in the data venv, where dbt lives) compares it with dbt's manifest. Written:
-import errors, each file's parse time as the DagBag measured it, and per DAG its tasks (class,
+import errors, each file's parse time as the DagBag measured it (for information: a slow
+machine is no failure), the programs a parse started (a DAG file must not run dbt or anything
+else when it parses), and per DAG its tasks (class,
 upstream and downstream ids, pool, retries, outlets, the dbt node a Cosmos task runs).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+SPAWNED: list[str] = []
+
+
+class _RecordingPopen(subprocess.Popen):
+    def __init__(self, args, *rest, **kwargs) -> None:
+        SPAWNED.append(str(args))
+        super().__init__(args, *rest, **kwargs)
 
 
 def main(dags_folder: str, out: str) -> None:
@@ -21,9 +32,14 @@ def main(dags_folder: str, out: str) -> None:
 
     sys.path.insert(0, str(Path(dags_folder).resolve()))  # as Airflow does for its dags folder
     started = time.monotonic()
-    bag = DagBag(dag_folder=dags_folder, safe_mode=False)
+    subprocess.Popen = _RecordingPopen  # type: ignore[misc]
+    try:
+        bag = DagBag(dag_folder=dags_folder, safe_mode=False)
+    finally:
+        subprocess.Popen = _RecordingPopen.__mro__[1]  # type: ignore[misc]
     report = {
         "seconds": time.monotonic() - started,
+        "spawned_at_parse": SPAWNED,
         "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
         "file_seconds": {
             Path(stat.file).name: stat.duration.total_seconds()

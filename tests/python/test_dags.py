@@ -84,11 +84,13 @@ def probe(manifest, tmp_path_factory) -> dict:
 # --- the DAG files ----------------------------------------------------------------------------
 
 
-def test_every_dag_file_imports_without_errors_and_parses_in_under_a_second(probe) -> None:
+def test_every_dag_file_imports_without_errors_and_starts_nothing_when_parsed(probe) -> None:
     assert probe["import_errors"] == {}
     assert set(probe["dags"]) == {PIPELINE, "lakehouse_maintenance"}
-    slow = {name: s for name, s in probe["file_seconds"].items() if s >= 1.0}
-    assert not slow, f"DAG files that parse in 1 s or more: {slow}"
+    assert set(probe["file_seconds"]) == {"lakehouse_pipeline.py", "lakehouse_maintenance.py"}
+    # Thin DAG files: Cosmos renders from the manifest, no `dbt ls` or other program at parse
+    # time. (The parse time itself is no test: a slow machine is no failure.)
+    assert probe["spawned_at_parse"] == []
 
 
 def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(probe) -> None:
