@@ -155,9 +155,13 @@ lint: $(DATA_STAMP) ## ruff and sqlfluff
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/sqlfluff lint models tests
 
+# Two pytest-xdist workers share the suite's one stack; a module stays on one worker, in file
+# order (docs/testing.md). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 .PHONY: test
 test: setup lint ## set up, lint and run the whole test suite (starts and stops its own services)
-	$(VENV)/bin/pytest --durations=25
+	$(VENV)/bin/pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: test-unit
 test-unit: setup ## the tests that start no JVM and no service (about a minute; make test includes them)

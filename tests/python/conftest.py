@@ -21,8 +21,19 @@ TIERS = {"unit", "stack", "faults"}
 STACK_FILE = "stack-env.json"
 
 
+# The longest modules first (docs/testing.md), so that xdist's workers, which take a whole
+# module at a time in this order, finish at about the same time. The rest keep their order.
+LONGEST_FIRST = ("test_dags", "test_pipeline_e2e", "test_bronze_ingest", "test_cluster")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test with no tier mark is `stack` when it uses the shared services, else `unit`."""
+
+    def rank(item: pytest.Item) -> int:
+        module = item.path.stem
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a module, file order
     for item in items:
         if not TIERS & {mark.name for mark in item.iter_markers()}:
             uses_stack = STACK_FIXTURES & set(getattr(item, "fixturenames", ()))
