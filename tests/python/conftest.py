@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import ok, services, stack_env
+from helpers import free_port, ok, services, stack_env
 
 STACK_FIXTURES = {"kafka_env", "thrift_env", "spark"}
 TIERS = {"unit", "stack", "faults"}
@@ -88,8 +88,10 @@ def thrift_env(pytestconfig: pytest.Config, kafka_env: dict[str, str]) -> dict[s
     """The run's stack with its Spark Thrift server (stopped with the stack)."""
 
     def start(_: Path) -> dict[str, str]:
-        ok(services(kafka_env, "up", "thrift"))
-        return kafka_env
+        # A port picked now: one picked when the stack started may have been taken since.
+        env = {**kafka_env, "THRIFT_PORT": str(free_port())}
+        ok(services(env, "up", "thrift"))
+        return env
 
     return _once(pytestconfig, "thrift", start)
 

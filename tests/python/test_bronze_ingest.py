@@ -422,7 +422,7 @@ def test_ingest_runs_beside_a_thrift_server(ingest_env, thrift_env, tmp_path) ->
     """The scheduled setup with concurrency: ingest runs while the Thrift server does, and dbt
     (target `thrift`) registers and reads what ingest wrote. Among the events, a transactional
     producer's aborted transaction, which bronze must not take."""
-    env = ingest_env
+    env = {**ingest_env, "THRIFT_PORT": thrift_env["THRIFT_PORT"]}
     produced = produce(env, tmp_path, "--orders", "50", "--seed", "51")
     aborted = Producer(
         {
