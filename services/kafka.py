@@ -2,7 +2,10 @@
 
 The broker runs from the jars `make setup` copied into .cache/jars/kafka (jvm/kafka/pom.xml).
 Its log dir is formatted once and kept under the state folder, so topics and data survive
-`make down` / `make up`. It binds 127.0.0.1 only.
+`make down` / `make up`. It binds 127.0.0.1 only. Each start creates the ingest job's topics and
+their `.dlq` topics that do not exist yet (LAKEHOUSE_TOPICS, _SUFFIX, _PARTITIONS,
+_REPLICATION); the broker creates none on its own (auto.create.topics.enable=false), so a
+typo never makes one.
 """
 
 from __future__ import annotations
@@ -163,7 +166,36 @@ def up(settings: Settings) -> str:
         [*_jvm_args(settings), MAIN_CLASS, str(properties)], os.environ, settings.kafka_dir
     )
     wait_until_healthy(svc, pid, lambda: _broker_answers(settings), settings.start_timeout_s)
-    return f"kafka up (pid {pid}) on {settings.kafka_bootstrap}, log {svc.log_file}"
+    created = create_configured_topics(settings)
+    topics = f", created topics {', '.join(created)}" if created else ""
+    return f"kafka up (pid {pid}) on {settings.kafka_bootstrap}{topics}, log {svc.log_file}"
+
+
+def create_configured_topics(settings: Settings) -> list[str]:
+    """The ingest job's topics and their dead-letter topics, as configured (names, partitions,
+    replication), so that a producer can publish at once; the broker itself creates none."""
+    from ingest import config as ingest_config
+    from ingest.kafka_client import KafkaUnavailableError, ensure_topics
+
+    try:
+        conf = ingest_config.load()
+    except ingest_config.ConfigError as exc:
+        raise ServiceError(f"kafka is up, but the ingest settings are wrong: {exc}") from None
+    if conf.topic_pattern:  # no names to create: the producers' topics match the pattern
+        return []
+    names = conf.topic_names
+    if conf.dead_letter:
+        names = names + [conf.dead_letter_topic(topic) for topic in names]
+    try:
+        return ensure_topics(
+            settings.kafka_bootstrap,
+            names,
+            partitions=conf.partitions,
+            replication=conf.replication,
+            timeout_s=conf.kafka_timeout_s,
+        )
+    except KafkaUnavailableError as exc:
+        raise ServiceError(str(exc)) from None
 
 
 def down(settings: Settings) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
 from helpers import VENV_BIN, bootstrap_of, ok, run, stack_env
 
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
@@ -70,6 +71,12 @@ def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> N
     assert "metastore up" in out and "kafka up" in out and "thrift up" in out
     started = pids(state_dir)
     assert set(started) == {"metastore", "kafka", "thrift"}
+
+    # The ingest job's topics and their dead-letter topics, ready for a producer.
+    admin = AdminClient({"bootstrap.servers": bootstrap_of(env)})
+    topics = admin.list_topics(timeout=10).topics
+    for topic in ("orders", "payments", "orders.dlq", "payments.dlq"):
+        assert len(topics[topic].partitions) == 3, topic
 
     again = ok(make("up", env))
     for name in started:
