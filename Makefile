@@ -74,25 +74,14 @@ $(AIRFLOW_STAMP): requirements/airflow.txt | $(UV)
 	@$(UV) pip sync --quiet --compile-bytecode --python $(AIRFLOW_VENV)/bin/python requirements/airflow.txt
 	@touch $@
 
-$(SPARK_JARS_STAMP): jvm/spark/pom.xml jvm/settings.xml
-	@echo "setup: Delta and Kafka-connector jars from Maven Central into $(@D)"
+# The jars of jvm/<name>/pom.xml (spark: Delta, the Kafka connector and what Spark lacks;
+# kafka: the broker; metastore: Derby's network server), from Maven Central into
+# .cache/jars/<name>.
+$(LAKEHOUSE_JARS_DIR)/%/.complete: jvm/%/pom.xml jvm/settings.xml
+	@echo "setup: the jars of jvm/$*/pom.xml from Maven Central into $(@D)"
 	@rm -rf "$(@D)"
-	@mkdir -p .cache && $(MVN) -f jvm/spark/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
-	  > .cache/maven-spark.log 2>&1 || { cat .cache/maven-spark.log; exit 1; }
-	@touch $@
-
-$(KAFKA_JARS_STAMP): jvm/kafka/pom.xml jvm/settings.xml
-	@echo "setup: Apache Kafka broker jars from Maven Central into $(@D)"
-	@rm -rf "$(@D)"
-	@mkdir -p .cache && $(MVN) -f jvm/kafka/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
-	  > .cache/maven-kafka.log 2>&1 || { cat .cache/maven-kafka.log; exit 1; }
-	@touch $@
-
-$(METASTORE_JARS_STAMP): jvm/metastore/pom.xml jvm/settings.xml
-	@echo "setup: the metastore's Derby network server jars from Maven Central into $(@D)"
-	@rm -rf "$(@D)"
-	@mkdir -p .cache && $(MVN) -f jvm/metastore/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
-	  > .cache/maven-metastore.log 2>&1 || { cat .cache/maven-metastore.log; exit 1; }
+	@mkdir -p .cache && $(MVN) -f jvm/$*/pom.xml dependency:copy-dependencies -Djars.dir="$(@D)" \
+	  > .cache/maven-$*.log 2>&1 || { cat .cache/maven-$*.log; exit 1; }
 	@touch $@
 
 # Compiled against the pyspark install's own jars (Spark's UDF interface, Jackson): no download.

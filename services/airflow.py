@@ -35,12 +35,7 @@ def home(settings: Settings) -> Path:
 
 
 def service(settings: Settings) -> Service:
-    return Service(
-        name="airflow",
-        pid_file=settings.run_dir / "airflow.pid",
-        log_file=settings.logs_dir / "airflow.log",
-        marker="airflow standalone",
-    )
+    return Service.in_stack(settings, "airflow", "airflow standalone")
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -44,12 +44,7 @@ logger.state.level = warn
 
 
 def service(settings: Settings) -> Service:
-    return Service(
-        name="kafka",
-        pid_file=settings.run_dir / "kafka.pid",
-        log_file=settings.logs_dir / "kafka.log",
-        marker=f"{settings.kafka_dir / 'server.properties'}",
-    )
+    return Service.in_stack(settings, "kafka", f"{settings.kafka_dir / 'server.properties'}")
 
 
 def ports(settings: Settings) -> list[PortClaim]:

@@ -31,12 +31,7 @@ DATABASE = "metastore_db"
 
 
 def service(settings: Settings) -> Service:
-    return Service(
-        name="metastore",
-        pid_file=settings.run_dir / "metastore.pid",
-        log_file=settings.logs_dir / "metastore.log",
-        marker=f"-Dderby.system.home={settings.state_dir}",
-    )
+    return Service.in_stack(settings, "metastore", f"-Dderby.system.home={settings.state_dir}")
 
 
 def _command(settings: Settings, *action: str) -> list[str]:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.settings import Settings
+
 
 class ServiceError(RuntimeError):
     """A service could not be started or stopped; the message says why and what to do."""
@@ -64,6 +66,13 @@ class Service:
             _wait_gone(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    @classmethod
+    def in_stack(cls, settings: Settings, name: str, marker: str) -> Service:
+        """A service of the local stack: its PID and log files under the state folder."""
+        return cls(
+            name, settings.run_dir / f"{name}.pid", settings.logs_dir / f"{name}.log", marker
+        )
 
     def log_tail(self, lines: int = 25) -> str:
         try:

@@ -26,12 +26,7 @@ MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 
 
 def service(settings: Settings) -> Service:
-    return Service(
-        name="thrift",
-        pid_file=settings.run_dir / "thrift.pid",
-        log_file=settings.logs_dir / "thrift.log",
-        marker=MAIN_CLASS,
-    )
+    return Service.in_stack(settings, "thrift", MAIN_CLASS)
 
 
 # Folders the server's sessions share: made before it starts, so that concurrent sessions do
