@@ -95,10 +95,10 @@ def up(settings: Settings) -> str:
         "SPARK_LOCAL_DIRS": str(settings.tmp_dir / "spark-cluster"),
         "SPARK_WORKER_DIR": str(work_dir),
     }
-    ports = ["--port", str(settings.spark_master_port)]
-    ports += ["--webui-port", str(settings.spark_master_ui_port)]
+    port_args = ["--port", str(settings.spark_master_port)]
+    port_args += ["--webui-port", str(settings.spark_master_ui_port)]
     pid = master.start(
-        [spark_class, MASTER_CLASS, "--host", "127.0.0.1", *ports], env, settings.state_dir
+        [spark_class, MASTER_CLASS, "--host", "127.0.0.1", *port_args], env, settings.state_dir
     )
     wait_until_healthy(
         master, pid, lambda: cluster_state(settings) is not None, settings.start_timeout_s
