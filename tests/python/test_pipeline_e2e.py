@@ -1,5 +1,5 @@
 """The whole pipeline on the real stack: generated events with duplicates, late and out-of-order
-events and malformed messages -> Kafka -> bronze -> dbt (local) -> silver and gold, checked
+events and malformed messages -> Kafka -> bronze -> dbt -> silver and gold, checked
 against an independent Python computation of the same definitions, every row and column.
 
 Then: a full refresh gives the same rows as the incremental history, and a bad batch that
