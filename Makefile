@@ -153,7 +153,7 @@ test: setup lint ## set up, lint and run the whole test suite (starts and stops 
 	$(VENV)/bin/pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: test-unit
-test-unit: setup ## the tests that start no JVM and no service (about a minute; make test includes them)
+test-unit: setup ## the tests that start no JVM and no service (docs/testing.md; make test includes them)
 	$(VENV)/bin/pytest -m unit
 
 # The reliability suite (docs/reliability.md) without the Airflow DAG runs; `make test` runs it too.

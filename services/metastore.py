@@ -78,6 +78,12 @@ def _create_schema(settings: Settings) -> None:
         )
 
 
+def answers(settings: Settings) -> bool:
+    """Something accepts connections at the metastore's address (ours, or one started
+    elsewhere): what the Thrift server and `make sql` need before they start."""
+    return port_is_open(settings.metastore_host, settings.metastore_port)
+
+
 def ports(settings: Settings) -> list[PortClaim]:
     return [(settings.metastore_host, settings.metastore_port, "the metastore", "METASTORE_PORT")]
 
@@ -94,12 +100,7 @@ def up(settings: Settings) -> str:
     pid = svc.start(
         [*_command(settings, "start"), "-noSecurityManager"], os.environ, settings.state_dir
     )
-    wait_until_healthy(
-        svc,
-        pid,
-        lambda: port_is_open(settings.metastore_host, settings.metastore_port),
-        settings.start_timeout_s,
-    )
+    wait_until_healthy(svc, pid, lambda: answers(settings), settings.start_timeout_s)
     if new:
         _create_schema(settings)
     return f"metastore up (pid {pid}) on {settings.metastore_address}, log {svc.log_file}"
@@ -110,7 +111,8 @@ def down(settings: Settings) -> str:
     if svc.running_pid() is None:
         svc.stop()  # clears a stale PID file
         return "metastore was not running"
-    # Derby's own shutdown closes the database cleanly (no log recovery at the next start).
+    # Derby's own shutdown closes the database cleanly (no log recovery at the next start); the
+    # server's JVM then exits, so stop() below may find nothing left to signal.
     subprocess.run(_command(settings, "shutdown"), capture_output=True, timeout=60, check=False)
     svc.stop(timeout_s=20)
     return "metastore stopped"

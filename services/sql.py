@@ -11,8 +11,7 @@ import os
 import sys
 
 from ingest.spark_session import local_spark_conf, spark_home
-from services import settings, thrift
-from services.process import port_is_open
+from services import metastore, settings, thrift
 
 
 def command(query: str | None) -> list[str]:
@@ -29,7 +28,7 @@ def command(query: str | None) -> list[str]:
             os.environ.get("USER", "lakehouse"),
             *run_query,
         ]
-    if not port_is_open(conf.metastore_host, conf.metastore_port):
+    if not metastore.answers(conf):
         raise SystemExit(
             f"sql: no metastore answers at {conf.metastore_address}: start it with `make up`"
             " (or `python -m services up metastore`)"

@@ -98,7 +98,7 @@ def up(settings: Settings) -> str:
         return f"thrift already running (pid {pid}) on {address}"
     require_free_ports(ports(settings))
     argv = command(settings)
-    if not port_is_open(settings.metastore_host, settings.metastore_port):
+    if not metastore.answers(settings):
         metastore.up(settings)
     tmp = settings.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
