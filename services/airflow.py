@@ -84,12 +84,31 @@ def run_cli(settings: Settings, *args: str) -> str:
     return done.stdout
 
 
+def _schema_stamp() -> str:
+    """What the metadata DB was last migrated for: the Airflow version and the database."""
+    site = airflow_bin().parent.parent / "lib"
+    versions = sorted(p.name for p in site.glob("python*/site-packages/apache_airflow-*.dist-info"))
+    conn = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite (AIRFLOW_HOME)")
+    return json.dumps({"airflow": versions, "database": conn})
+
+
 def prepare(settings: Settings) -> None:
-    """Migrate the metadata DB (idempotent)."""
+    """Migrate the metadata DB, unless it was migrated for this Airflow version already.
+
+    `airflow db migrate` is idempotent but starts Airflow (several seconds of CPU): every
+    `python -m services.airflow` command (`make dag-test`, the tests) would pay it.
+    """
     if not airflow_bin().exists():
         raise ServiceError(f"no Airflow at {airflow_bin()}: run `make setup` first")
     home(settings).mkdir(parents=True, exist_ok=True)
+    stamp_file = home(settings) / "migrated.json"
+    stamp = _schema_stamp()
+    own_sqlite = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in os.environ
+    database_there = (home(settings) / "airflow.db").exists() or not own_sqlite
+    if database_there and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return
     run_cli(settings, "db", "migrate")
+    stamp_file.write_text(stamp)
 
 
 def password(settings: Settings) -> str:

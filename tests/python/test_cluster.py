@@ -68,7 +68,6 @@ def test_ingest_and_dbt_on_a_standalone_cluster_match_local_mode(env, spark) -> 
 
     ok(services(env, "up", "thrift"))
     dbt = str(VENV_BIN / "dbt")
-    ok(run([dbt, "seed", "--target", "thrift"], env, timeout=900))
     build = ok(run([dbt, "build", "--target", "thrift"], env, timeout=1800))
     assert "ERROR=0" in build
     assert "lakehouse-thrift" in applications(env)
