@@ -10,8 +10,8 @@ AIRFLOW_VENV := .venv-airflow
 UV := .cache/uv/bin/uv
 MVN := mvn -B -s jvm/settings.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2
 
-# Absolute paths, so that dbt, Spark and the services agree wherever they run (README:
-# Configuration). Override any of them in the environment.
+# Absolute paths, so that dbt, Spark and the services agree wherever they run
+# (docs/configuration.md). Override any of them in the environment.
 export LAKEHOUSE_STATE_DIR ?= $(CURDIR)/.state
 export LAKEHOUSE_JARS_DIR ?= $(CURDIR)/.cache/jars
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
@@ -218,7 +218,7 @@ demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report,
 # --- benchmarks --------------------------------------------------------------------------
 
 .PHONY: bench
-bench: setup ## benchmarks on private stacks -> bench/results/*.json (about an hour; README "Benchmarks")
+bench: setup ## benchmarks on private stacks -> bench/results/*.json (about an hour; docs/benchmarks.md)
 	@$(PY) bench/ingest_throughput.py
 	@$(PY) bench/latency.py
 	@$(PY) bench/incremental_cost.py

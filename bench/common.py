@@ -73,12 +73,28 @@ def machine() -> dict[str, Any]:
     }
 
 
+def commit() -> str:
+    """The code measured: HEAD, marked `-dirty` when the worktree has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
+    """One file per benchmark (`bench/results/<name>.json`): a new run replaces the last one,
+    whose figures stay in git's history (docs/benchmarks.md)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
     result = {
         "benchmark": name,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
         "machine": machine(),
         **result,
     }

@@ -82,7 +82,7 @@ def spark_source_alone(conf: ingest_config.IngestConfig) -> list[float]:
 
 
 # Settings tried in the same run, each into a fresh bronze table: what helped goes into the
-# defaults and the README. "default" is the job as shipped; it gives the headline numbers.
+# defaults and docs/benchmarks.md. "default" is the job as shipped; it gives the headline numbers.
 VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
     "bigger Kafka fetches (8 MB per partition; 10k records per poll)": {

@@ -1,17 +1,8 @@
 """What the lakehouse DAGs share: paths, the dbt target, Cosmos configs, callbacks.
 
 Configuration comes from the environment, read once when a DAG file parses (no Variable or
-connection lookups there: a DAG file must parse fast and do no I/O beyond the manifest):
-
-| variable | default | meaning |
-| --- | --- | --- |
-| `LAKEHOUSE_PROJECT_DIR` | the folder above `dags/` | the dbt project and the data venv |
-| `AIRFLOW_VAR_LAKEHOUSE_DBT_TARGET`, then `DBT_TARGET` | `local` | the profiles.yml target |
-| `LAKEHOUSE_DBT_MANIFEST` | `<project>/target/manifest.json` | what Cosmos renders (`dbt parse`) |
-| `LAKEHOUSE_DATA_VENV` | `<project>/.venv` | dbt and the ingest job run from there |
-| `LAKEHOUSE_PIPELINE_SCHEDULE` | `*/15 * * * *` | the pipeline DAG's schedule |
-| `LAKEHOUSE_MAINTENANCE_SCHEDULE` | `@daily` | the maintenance DAG's schedule |
-| `LAKEHOUSE_DBT_RETRIES` | `2` | retries of the ingest and dbt model tasks (tests: none) |
+connection lookups there: a DAG file must parse fast and do no I/O beyond the manifest). Each
+variable and its default: docs/configuration.md.
 
 The `local` target runs Spark inside each dbt process (about 25 s to start each); the stack's
 metastore serves any number of them at once, so no pool holds the tasks back. The `thrift`

@@ -2,7 +2,7 @@
 
 Precedence, lowest first: the defaults below (they point at the local stack), a YAML file
 (`--config` or LAKEHOUSE_INGEST_CONFIG; keys are the field names), env vars, command-line flags.
-README "Ingest configuration" lists every setting.
+docs/configuration.md ("Ingest job") lists every setting.
 
 Kafka client settings for a real cluster (SASL_SSL, TLS) use the Java client's names, in the
 YAML map `kafka_options` or as env vars LAKEHOUSE_KAFKA_OPTION_<NAME> (`SECURITY_PROTOCOL` ->
@@ -62,7 +62,7 @@ class IngestConfig:
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = 500_000
     # Spark tasks per micro-batch: big Kafka partitions are split into offset ranges so that
-    # every core stays busy (README "Ingest configuration"). None: one task per partition.
+    # every core stays busy (docs/configuration.md). None: one task per partition.
     min_partitions: int | None = None
     trigger_interval: str = "10 seconds"
     bronze_path: str = ""
@@ -168,7 +168,7 @@ _KINDS: dict[str, type] = {
     "dead_letter_suffix": str,
     "kafka_timeout_s": float,
 }
-# Env var of each field; README "Ingest configuration" documents them.
+# Env var of each field; docs/configuration.md documents them.
 ENV_VARS = {
     "bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
     "topics": "LAKEHOUSE_TOPICS",

@@ -39,7 +39,7 @@ def service(settings: Settings) -> Service:
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    """Airflow's configuration, as env vars (documented in the README's Airflow section)."""
+    """Airflow's configuration, as env vars (docs/orchestration.md)."""
     airflow_home = home(settings)
     return {
         **os.environ,

@@ -1,6 +1,6 @@
 """Where the local stack keeps its state and which addresses it binds, from env vars.
 
-Every value has a default that works from a fresh clone; the README's "Configuration" table
+Every value has a default that works from a fresh clone; docs/configuration.md
 lists them. Paths are absolute so that processes started elsewhere (Cosmos runs dbt in a
 temporary copy of the project) still find the same warehouse, metastore and jars.
 """
