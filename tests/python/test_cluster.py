@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from helpers import VENV_BIN, free_port, ok, run, services
-from test_pipeline_e2e import assert_gold_matches, expected_gold, publish_part
+from pipeline_oracle import assert_gold_matches, expected_gold, publish_part
 
 from ingest.generator import DEAD_LETTER_KINDS, Trouble, generate
 

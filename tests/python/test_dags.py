@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run
-from test_pipeline_e2e import (
+from pipeline_oracle import (
     ALL_TABLES,
     assert_gold_matches,
     bad_total_orders,

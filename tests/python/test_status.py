@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import VENV_BIN, ok, run
-from test_pipeline_e2e import publish_part
+from pipeline_oracle import publish_part
 
 from ingest.generator import DEAD_LETTER_KINDS, Trouble, generate
 
