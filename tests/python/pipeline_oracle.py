@@ -20,12 +20,9 @@ from helpers import PROJECT_DIR
 from ingest import config as ingest_config
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 
+# The development salt of customer_email_hash (LAKEHOUSE_EMAIL_SALT's default).
 SALT = "lakehouse-dev-salt"
-
-
 CENT = Decimal("0.01")
-
-
 ALL_TABLES = [
     ("silver", "orders"),
     ("silver", "payments"),
