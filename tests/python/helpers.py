@@ -29,9 +29,9 @@ VENV_BIN = Path(sys.executable).parent
 
 
 # The suite's Spark drivers are short-lived and see little data: C1 alone and the serial
-# collector halve a driver's CPU (measured by hand: 58-61 against 25 CPU-seconds for a session
-# that writes, merges and reads a small Delta table), and CPU is what the suite waits for on
-# two cores. The long-running Thrift server keeps the JVM's defaults (conftest.thrift_env).
+# collector cut a driver's CPU by more than half, and CPU is what the suite waits for on two
+# cores (docs/testing.md, "The CPU is the budget"). The long-running Thrift server keeps the
+# JVM's defaults (conftest.thrift_env).
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
