@@ -1,19 +1,18 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='merge',
+        incremental_strategy='sync',
         unique_key='order_date',
         on_schema_change='fail',
-        meta={'zorder_by': ['order_date'], 'merge': {'sync': true}},
+        meta={'zorder_by': ['order_date']},
     )
 }}
 
 {#-
-    One row per order date (UTC date of placed_at), aggregated each run from all of fct_orders
-    (one row per order: seconds even at millions), because an order's date can move earlier
-    when a late order_placed arrives. The sync merge (macros/merge/merge_latest.sql) then
-    writes only the days whose numbers changed and deletes days left with no order: a run
-    with nothing new writes nothing.
+    Aggregated each run from all of fct_orders (one row per order: seconds even at millions),
+    because an order's date can move earlier when a late order_placed arrives. The sync
+    strategy (macros/merge/strategies.sql) then writes only the days whose numbers changed and
+    deletes days left with no order: a run with nothing new writes nothing.
 -#}
 
 with

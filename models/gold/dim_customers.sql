@@ -9,8 +9,8 @@
 }}
 
 {#-
-    One row per customer. Incremental: customers with an order changed in fct_orders since
-    the newest source_last_ingested_at here are recomputed from all of their orders.
+    Incremental: customers with an order changed in fct_orders since the newest
+    source_last_ingested_at here are recomputed from all of their orders.
 -#}
 
 with
@@ -25,7 +25,7 @@ changed_customers as (
 
     select distinct fct_orders.customer_id from fct_orders
     where {{
-        changed_since_last_run('fct_orders.source_last_ingested_at', 'source_last_ingested_at')
+        changed_since_read_mark('fct_orders.source_last_ingested_at', 'source_last_ingested_at')
     }}
 
 ),

@@ -9,9 +9,9 @@
 }}
 
 {#-
-    One row per order in silver, with what was paid and the amounts in USD. Incremental: only
-    orders whose state or payments changed since the newest source_last_ingested_at here are
-    recomputed, each from all of its silver rows, so a run costs what changed.
+    Incremental: only orders whose state or payments changed since the newest
+    source_last_ingested_at here are recomputed, each from all of its silver rows, so a run
+    costs what changed.
 -#}
 
 with
@@ -37,10 +37,10 @@ exchange_rates as (
 changed_orders as (
 
     select orders.order_id from orders
-    where {{ changed_since_last_run('orders.last_ingested_at', 'source_last_ingested_at') }}
+    where {{ changed_since_read_mark('orders.last_ingested_at', 'source_last_ingested_at') }}
     union
     select payments.order_id from payments
-    where {{ changed_since_last_run('payments.last_ingested_at', 'source_last_ingested_at') }}
+    where {{ changed_since_read_mark('payments.last_ingested_at', 'source_last_ingested_at') }}
 
 ),
 

@@ -8,10 +8,9 @@
 }}
 
 {#-
-    One row per line of each order's current state. Incremental runs rebuild the lines of the
-    orders that silver orders changed since the newest order_last_ingested_at here. (An order
-    whose newer state has fewer lines would keep its extra old lines; the shop's events never
-    change an order's items.)
+    Incremental runs rebuild the lines of the orders that silver orders changed since the
+    newest order_last_ingested_at here. (An order whose newer state has fewer lines would keep
+    its extra old lines; the shop's events never change an order's items.)
 -#}
 
 with
@@ -19,7 +18,7 @@ with
 orders as (
 
     select * from {{ ref('orders') }}
-    where {{ changed_since_last_run('last_ingested_at', 'order_last_ingested_at') }}
+    where {{ changed_since_read_mark('last_ingested_at', 'order_last_ingested_at') }}
 
 ),
 

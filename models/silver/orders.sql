@@ -1,10 +1,10 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='merge',
+        incremental_strategy='latest_wins',
         unique_key='order_id',
         meta={
-            'merge': {
+            'latest_wins': {
                 'order_by': ['last_event_at', 'last_kafka_offset'],
                 'keep_least': ['placed_at'],
                 'keep_greatest': ['last_ingested_at'],
@@ -15,12 +15,10 @@
 }}
 
 {#-
-    One row per order: its state from the newest event by event time (ties: the later Kafka
-    offset; an order's events share a partition, keyed by order_id). Late events never
-    overwrite a newer state (the merge, macros/merge/merge_latest.sql), but the earliest
-    event still sets placed_at. Incremental runs read bronze ingested since the newest
-    last_ingested_at here, less a lookback; every column is a function of the set of events,
-    so a full refresh gives the same rows.
+    latest_wins (macros/merge/strategies.sql): a late event never overwrites a newer state,
+    but the earliest event still sets placed_at. Incremental runs read what was ingested since
+    the newest last_ingested_at here, less a lookback; every column is a function of the set
+    of events, so a full refresh gives the same rows.
 -#}
 
 with
@@ -28,7 +26,7 @@ with
 events as (
 
     select * from {{ ref('stg_shop__orders') }}
-    where is_valid and {{ ingested_since_last_run('last_ingested_at') }}
+    where is_valid and {{ unread_rows('last_ingested_at') }}
 
 ),
 

@@ -1,10 +1,10 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='merge',
+        incremental_strategy='latest_wins',
         unique_key='payment_id',
         meta={
-            'merge': {
+            'latest_wins': {
                 'order_by': ['last_event_at', 'last_kafka_offset'],
                 'keep_least': ['first_event_at'],
                 'keep_greatest': ['last_ingested_at'],
@@ -14,17 +14,14 @@
     )
 }}
 
-{#-
-    One row per payment: status and amount from its newest event by event time (ties: the
-    later Kafka offset), merged like silver orders (macros/merge/merge_latest.sql).
--#}
+{#- latest_wins, like silver orders (macros/merge/strategies.sql). -#}
 
 with
 
 events as (
 
     select * from {{ ref('stg_shop__payments') }}
-    where is_valid and {{ ingested_since_last_run('last_ingested_at') }}
+    where is_valid and {{ unread_rows('last_ingested_at') }}
 
 ),
 

@@ -1,20 +1,16 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='merge',
+        incremental_strategy='latest_wins',
         unique_key='quarantine_id',
-        meta={'merge': {'order_by': ['first_seen_at']}},
-        post_hook="{{ record_ingested_through([ref('stg_shop__orders'), ref('stg_shop__payments')]) }}",
+        meta={'latest_wins': {'order_by': ['first_seen_at']}, 'read_mark': 'recorded'},
+        post_hook="{{ record_read_mark([ref('stg_shop__orders'), ref('stg_shop__payments')]) }}",
     )
 }}
 
 {#-
-    Every record that breaks the contract, from both topics, with the first reason found:
-    never in silver. is_malformed marks the structure failures, which the ingest job also
-    dead-lettered; the others (unknown values, negative money, unknown currencies) reach
-    Kafka consumers as valid JSON. E-mail addresses in raw_value are masked in staging.
     Its newest row says little about how far it has read (a clean day adds none), so it
-    records that in a table property (macros/incremental/incremental_filters.sql).
+    records that in a table property (record_read_mark: macros/incremental/read_marks.sql).
 -#}
 
 {%- set staging_models = ['stg_shop__orders', 'stg_shop__payments'] %}
@@ -46,7 +42,7 @@ invalid as (
 filtered as (
 
     select * from invalid
-    where {{ ingested_since_last_run('first_seen_at') }}
+    where {{ unread_rows('first_seen_at') }}
 
 ),
 

@@ -1,4 +1,4 @@
-"""The project's merge macro (macros/merge/merge_latest.sql), rendered and run on Delta.
+"""The project's merge macro (macros/merge/lakehouse_merge.sql), rendered and run on Delta.
 
 Cases: a newer version updates; an older (late) version does not, but still lowers the kept
 earliest time; duplicates in one batch collapse to the newest; null keys match null-safely;
@@ -19,7 +19,7 @@ COLUMNS = "order_id string, status string, placed_at int, last_event_at int, las
 
 def merge_sql(target: str, source: str, **options) -> str:
     env = jinja2.Environment(extensions=["jinja2.ext.do"])
-    macros = env.from_string((PROJECT_DIR / "macros/merge/merge_latest.sql").read_text())
+    macros = env.from_string((PROJECT_DIR / "macros/merge/lakehouse_merge.sql").read_text())
     return str(
         macros.module.lakehouse_merge_sql(
             target=target,

@@ -1,8 +1,6 @@
 {#-
-    The project's MERGE for incremental models (incremental_strategy='merge').
-
-    dbt-spark's stock merge updates every matched row with whatever arrives. Events arrive
-    duplicated, late and out of order, so this one, configured per model in meta.merge:
+    The MERGE behind the project's two incremental strategies (macros/merge/strategies.sql).
+    Events arrive duplicated, late and out of order, so, unlike dbt's stock merge, it:
     - compares unique keys null-safely (<=>);
     - with `order_by` (columns that order versions of a row, newest last, e.g.
       ['last_event_at', 'last_kafka_offset']): keeps only the newest incoming row per key, so
@@ -11,54 +9,16 @@
     - with `keep_least` / `keep_greatest`: columns that always take the least /
       greatest of the stored and incoming values, whichever row is newer (e.g. placed_at, the
       earliest event ever seen: a late order_placed still sets it);
-    - keeps dbt-spark's merge_update_columns, merge_exclude_columns and incremental_predicates;
+    - keeps dbt's merge_update_columns, merge_exclude_columns and incremental_predicates;
     - with `order_by`, drops incoming rows that would change nothing before Delta sees them, so
       a batch of old news (silver re-reads a lookback window) rewrites no files;
-    - with `sync: true`, for a model that selects its whole current state (an aggregate):
-      writes only the rows that differ from the stored ones, and deletes the stored keys the
-      model no longer has, so a run with nothing new writes nothing.
-    Without order_by or sync it behaves like the stock merge, with null-safe keys.
+    - with `sync`, for a model that selects its whole current state (an aggregate): writes
+      only the rows that differ from the stored ones, and deletes the stored keys the model no
+      longer has, so a run with nothing new writes nothing.
 
     lakehouse_merge_sql builds the statement from plain arguments (no dbt context), so
-    tests/python/test_merge_macro.py renders it with Jinja and runs it on Spark.
+    tests/python/test_merge_macro.py renders it with Jinja and runs it on Delta.
 -#}
-
-{% macro spark__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
-    {{ return(lakehouse_get_merge_sql(target, source, unique_key, incremental_predicates)) }}
-{% endmacro %}
-
-
-{#- dbt-databricks dispatches to its own merge first: the same semantics there. -#}
-{% macro databricks__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
-    {{ return(lakehouse_get_merge_sql(target, source, unique_key, incremental_predicates)) }}
-{% endmacro %}
-
-
-{% macro lakehouse_get_merge_sql(target, source, unique_key, incremental_predicates) %}
-    {%- set merge_meta = (config.get('meta') or {}).get('merge', {}) -%}
-    {%- set dest_columns = adapter.get_columns_in_relation(target) -%}
-    {%- set update_columns = get_merge_update_columns(
-        config.get('merge_update_columns'),
-        config.get('merge_exclude_columns'),
-        dest_columns
-    ) -%}
-    {{ sql_header if sql_header is not none }}
-    {{ lakehouse_merge_sql(
-        target=target,
-        source=source,
-        unique_key=unique_key,
-        update_columns=(
-            dest_columns | map(attribute='name') | list
-            if merge_meta.get('sync') or not update_columns else update_columns
-        ),
-        incremental_predicates=incremental_predicates,
-        order_by=merge_meta.get('order_by'),
-        keep_least=merge_meta.get('keep_least', []),
-        keep_greatest=merge_meta.get('keep_greatest', []),
-        sync=merge_meta.get('sync', false),
-    ) }}
-{% endmacro %}
-
 
 {% macro lakehouse_merge_sql(
     target,
@@ -102,7 +62,7 @@
 
     {%- if sync %}
     {%- if not keys or order_by %}
-        {{ exceptions.raise_compiler_error('meta.merge.sync needs a unique_key and no order_by') }}
+        {{ exceptions.raise_compiler_error('the sync strategy needs a unique_key and no order_by') }}
     {%- endif %}
     {{ lakehouse_sync_merge_sql(target, source, predicates, update_columns) }}
     {%- else %}
