@@ -1,9 +1,9 @@
 {#-
     Tests on staging judge the rows the next build promotes, not all of history, so that
     their cost follows new data (bench/incremental_cost.py). A test's `where` config may say
-        __ingested_since_last_run(<model>, <high_water_mark column>)__
-    for the rows that incremental <model> reads next: the filter macros/incremental gives
-    it. On a full refresh, or before <model> exists, that is every row.
+        __unread_by(<model>, <read mark column>)__
+    for the rows that incremental <model> reads next (unread_by() in
+    macros/incremental/read_marks.sql). On a full refresh, or before <model> exists, that is every row.
 
     dbt renders `where` without the project's macros, so this placeholder is replaced here,
     when the test runs (dbt's documented way to template `where`: override this macro).
@@ -14,7 +14,7 @@
     {%- if not where -%}
         {{ return(relation) }}
     {%- endif -%}
-    {%- set placeholder = '__ingested_since_last_run\\(\\s*(\\w+)\\s*,\\s*(\\w+)\\s*\\)__' -%}
+    {%- set placeholder = '__unread_by\\(\\s*(\\w+)\\s*,\\s*(\\w+)\\s*\\)__' -%}
     {#- a dict: a Jinja loop cannot reassign a variable outside it -#}
     {%- set state = {'where': where} -%}
     {%- for found in modules.re.finditer(placeholder, where) -%}
@@ -40,7 +40,7 @@
         | list -%}
     {%- if not nodes -%}
         {{ exceptions.raise_compiler_error(
-            "where: __ingested_since_last_run(" ~ model_name ~ ", ...)__ names no model") }}
+            "where: __unread_by(" ~ model_name ~ ", ...)__ names no model") }}
     {%- endif -%}
     {%- set node = nodes[0] -%}
     {%- set relation = adapter.get_relation(
@@ -48,5 +48,5 @@
     {%- if relation is none -%}
         {{ return('true') }}
     {%- endif -%}
-    {{ return(ingested_since(relation, high_water_mark)) }}
+    {{ return(unread_by(relation, high_water_mark)) }}
 {%- endmacro %}

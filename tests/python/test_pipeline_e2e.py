@@ -263,7 +263,7 @@ def test_staging_tests_judge_only_the_rows_the_next_build_reads(env, spark) -> N
 
 def test_only_a_model_that_records_a_read_mark_is_asked_for_it(env) -> None:
     # Each incremental read and each staging test looks up its model's high-water mark; only
-    # quarantine (record_ingested_through in its post-hook) also keeps a mark in a table
+    # quarantine (meta.read_mark: 'recorded') also keeps a mark in a table
     # property, so only it costs a `show tblproperties` round trip.
     out = ok(dbt(env, "--debug", "compile", "--select", "stg_shop__orders", "orders", "quarantine"))
     lines = out.splitlines()
