@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from services import settings as stack_settings
+from lakehouse import settings as stack_settings
 
 OPTION_PREFIX = "LAKEHOUSE_KAFKA_OPTION_"
 CLIENT_PREFIX = "LAKEHOUSE_KAFKA_CLIENT_"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import yaml
 
-from services import settings as stack_settings
+from lakehouse import settings as stack_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

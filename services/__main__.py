@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services import airflow, cluster, kafka, metastore, settings, thrift
+from lakehouse import settings
+from services import airflow, cluster, kafka, metastore, thrift
 from services.process import ServiceError, require_free_ports
 
 SERVICES = {

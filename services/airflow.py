@@ -13,6 +13,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+from lakehouse.settings import PROJECT_DIR, Settings
 from services.process import (
     PortClaim,
     Service,
@@ -20,7 +21,6 @@ from services.process import (
     require_free_ports,
     wait_until_healthy,
 )
-from services.settings import PROJECT_DIR, Settings
 
 ADMIN = "admin"
 

@@ -16,8 +16,8 @@ import os
 import urllib.request
 
 from ingest.spark_session import spark_home
+from lakehouse.settings import Settings
 from services.process import PortClaim, Service, require_free_ports, wait_until_healthy
-from services.settings import Settings
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"

@@ -16,6 +16,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from lakehouse.settings import Settings
 from services.process import (
     PortClaim,
     Service,
@@ -23,7 +24,6 @@ from services.process import (
     require_free_ports,
     wait_until_healthy,
 )
-from services.settings import Settings
 
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"

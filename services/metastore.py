@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 
+from lakehouse.settings import Settings
 from services.process import (
     PortClaim,
     Service,
@@ -24,7 +25,6 @@ from services.process import (
     require_free_ports,
     wait_until_healthy,
 )
-from services.settings import Settings
 
 MAIN_CLASS = "org.apache.derby.drda.NetworkServerControl"
 DATABASE = "metastore_db"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.settings import Settings
+from lakehouse.settings import Settings
 
 
 class ServiceError(RuntimeError):

@@ -11,7 +11,8 @@ import os
 import sys
 
 from ingest.spark_session import local_spark_conf, spark_home
-from services import metastore, settings, thrift
+from lakehouse import settings
+from services import metastore, thrift
 
 
 def command(query: str | None) -> list[str]:

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest import config as ingest_config
-from services import settings as service_settings
-from services.settings import PROJECT_DIR
+from lakehouse import settings as service_settings
+from lakehouse.settings import PROJECT_DIR
 
 KAFKA_TIMEOUT_S = 5.0
 UPKEEP = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "ADD CONSTRAINT"}

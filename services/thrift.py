@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from ingest.spark_session import local_spark_conf, spark_home
+from lakehouse.settings import Settings
 from services import metastore
 from services.process import (
     PortClaim,
@@ -20,7 +21,6 @@ from services.process import (
     require_free_ports,
     wait_until_healthy,
 )
-from services.settings import Settings
 
 MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from services.settings import free_port, private_stack_env
+from bench.private_stack import free_port, private_stack_env
 
-# What the tests import from here (free_port comes from services.settings, shared with bench/).
+# What the tests import from here (free_port: bench/private_stack.py, shared with bench/).
 __all__ = [
     "PROJECT_DIR",
     "VENV_BIN",

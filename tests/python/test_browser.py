@@ -15,8 +15,8 @@ import time
 import pytest
 from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run, services
 
+from lakehouse import settings as service_settings
 from services import airflow as airflow_service
-from services import settings as service_settings
 from services.process import port_is_open
 
 pytestmark = pytest.mark.stack  # Airflow and dbt docs servers of its own

@@ -8,7 +8,6 @@ temporary copy of the project) still find the same warehouse, metastore and jars
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,47 +75,6 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not 0 < port < 65536:
         raise SystemExit(f"{name}={port} is out of the port range 1-65535")
     return port
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` different free ports: each stays bound until all are picked, since the kernel
-    may hand a port it just gave out and that was closed again to the next bind."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def private_stack_env(state_dir: Path) -> dict[str, str]:
-    """Environment for a private stack (tests, benchmarks): its own state folder, free ports,
-    and dbt's logs and artifacts inside that folder."""
-    kafka_port, controller_port, thrift_port, metastore_port = free_ports(4)
-    return {
-        **os.environ,
-        "LAKEHOUSE_STATE_DIR": str(state_dir),
-        "KAFKA_PORT": str(kafka_port),
-        "KAFKA_CONTROLLER_PORT": str(controller_port),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
-        "THRIFT_PORT": str(thrift_port),
-        "METASTORE_PORT": str(metastore_port),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_VERSION_CHECK": "false",
-        "DBT_USE_COLORS": "false",
-        "DBT_LOG_PATH": str(state_dir / "dbt-logs"),
-        "DBT_TARGET_PATH": str(state_dir / "dbt-target"),
-    }
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:

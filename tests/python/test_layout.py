@@ -1,0 +1,45 @@
+"""The packages import one way: lakehouse (settings) <- ingest <- services <- dags, bench, tests.
+A cycle would make any of them impossible to lift out, or to import on its own."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from helpers import PROJECT_DIR
+
+PACKAGES = ("lakehouse", "ingest", "services", "dags", "bench")
+# What each package may import from the project (besides itself).
+ALLOWED = {
+    "lakehouse": set(),
+    "ingest": {"lakehouse"},
+    "services": {"lakehouse", "ingest"},
+    "dags": {"lakehouse", "ingest", "services"},
+    "bench": {"lakehouse", "ingest", "services"},
+}
+
+
+def project_imports(package: str) -> dict[str, set[str]]:
+    """Each module of `package` and the project packages it imports, anywhere in the module."""
+    found = {}
+    for path in sorted((PROJECT_DIR / package).rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(PROJECT_DIR))] = names & set(PACKAGES)
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_go_one_way(package: str) -> None:
+    modules = project_imports(package)
+    assert modules, f"{package}/ has no modules"
+    wrong = {
+        module: sorted(imported - ALLOWED[package] - {package})
+        for module, imported in modules.items()
+        if imported - ALLOWED[package] - {package}
+    }
+    assert not wrong, f"{package} imports what sits above it: {wrong}"
