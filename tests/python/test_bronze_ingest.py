@@ -193,7 +193,8 @@ def test_a_batch_replayed_after_its_bronze_write_still_publishes_its_dead_letter
     from dataclasses import replace
 
     from ingest import config as ingest_config
-    from ingest.bronze import BatchWriter, ensure_bronze_table, ensure_dead_letter_topics, preflight
+    from ingest.bronze.preflight import ensure_dead_letter_topics, preflight
+    from ingest.bronze.writer import BatchWriter, ensure_bronze_table
 
     env = ingest_env
     produced = produce(env, tmp_path, "--orders", "150", "--seed", "43", "--malformed-rate", "0.2")

@@ -1,0 +1,78 @@
+"""Before the stream: fail fast and clearly, in seconds and before a JVM starts."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from ingest import config as ingest_config
+from ingest.kafka_client import KafkaUnavailableError, ensure_topics
+
+
+class IngestError(RuntimeError):
+    """Configuration or Kafka trouble found before the stream starts (exit code 2)."""
+
+
+def check_writable(what: str, path: str, setting: str) -> None:
+    """A local path (no URI scheme) must be creatable and writable before Spark starts."""
+    if "://" in path and not path.startswith("file://"):
+        return  # object stores and HDFS: Spark reports their errors itself
+    target = Path(path.removeprefix("file://"))
+    existing = next((p for p in (target, *target.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        problem = "is not a folder" if existing and not existing.is_dir() else "is not writable"
+        raise IngestError(
+            f"cannot write the {what} at {target}: {existing} {problem}. "
+            f"Fix {setting} or LAKEHOUSE_STATE_DIR."
+        )
+
+
+def preflight(conf: ingest_config.IngestConfig) -> list[str]:
+    """The source topics, after checking the paths and that the broker answers and has them."""
+    check_writable("bronze table", conf.bronze_path, "LAKEHOUSE_BRONZE_PATH")
+    check_writable("checkpoint", conf.checkpoint_path, "LAKEHOUSE_BRONZE_CHECKPOINT")
+    admin = AdminClient(conf.client_conf())
+    try:
+        existing = set(admin.list_topics(timeout=conf.kafka_timeout_s).topics)
+    except KafkaException as exc:
+        raise IngestError(
+            f"Kafka at {conf.bootstrap_servers} did not answer within {conf.kafka_timeout_s:.0f}s "
+            f"({exc.args[0].str()}). Is the broker up (`make up`), and KAFKA_BOOTSTRAP_SERVERS "
+            "right?"
+        ) from None
+    subscribe_pattern = conf.subscribe_pattern()
+    if subscribe_pattern:
+        pattern = re.compile(subscribe_pattern)
+        topics = sorted(t for t in existing if pattern.fullmatch(t))
+        if not topics:
+            raise IngestError(f"no topic matches LAKEHOUSE_TOPIC_PATTERN {conf.topic_pattern!r}")
+        return topics
+    missing = [t for t in conf.topic_names if t not in existing]
+    if missing:
+        raise IngestError(
+            f"topic(s) {', '.join(missing)} do not exist on {conf.bootstrap_servers}. Create "
+            "them (`make produce` does), or fix LAKEHOUSE_TOPICS / LAKEHOUSE_TOPIC_SUFFIX."
+        )
+    return conf.topic_names
+
+
+def ensure_dead_letter_topics(conf: ingest_config.IngestConfig, topics: list[str]) -> None:
+    if not conf.dead_letter:
+        return
+    extra = conf.client_conf()
+    bootstrap = extra.pop("bootstrap.servers")
+    try:
+        ensure_topics(
+            bootstrap,
+            [conf.dead_letter_topic(t) for t in topics],
+            partitions=conf.partitions,
+            replication=conf.replication,
+            timeout_s=conf.kafka_timeout_s,
+            extra_conf=extra,
+        )
+    except KafkaUnavailableError as exc:
+        raise IngestError(str(exc)) from None

@@ -1,0 +1,98 @@
+"""The streaming query: Kafka -> foreachBatch(BatchWriter), until drained or stopped."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest import config as ingest_config
+from ingest.bronze.preflight import ensure_dead_letter_topics
+from ingest.bronze.progress import ProgressReporter
+from ingest.bronze.writer import BatchWriter, ensure_bronze_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger(__name__)
+
+
+def read_topics(spark: SparkSession, conf: ingest_config.IngestConfig) -> DataFrame:
+    reader = spark.readStream.format("kafka").options(**conf.spark_kafka_options())
+    subscribe_pattern = conf.subscribe_pattern()
+    if subscribe_pattern:
+        reader = reader.option("subscribePattern", subscribe_pattern)
+    else:
+        reader = reader.option("subscribe", ",".join(conf.topic_names))
+    reader = reader.option("startingOffsets", conf.starting_offsets)
+    reader = reader.option("includeHeaders", "true")
+    if conf.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(conf.max_offsets_per_trigger))
+    if conf.min_partitions:
+        reader = reader.option("minPartitions", str(conf.min_partitions))
+    return reader.load()
+
+
+@dataclass
+class _Stop:
+    requested: bool = False
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        log.info("%s received, stopping after this batch", signal.Signals(signum).name)
+        self.requested = True
+
+
+def run(
+    spark: SparkSession,
+    conf: ingest_config.IngestConfig,
+    topics: list[str],
+    continuous: bool,
+    progress_file: Path | None = None,
+) -> int:
+    """Stream `topics` (as preflight() found them) into bronze until done or stopped."""
+    ensure_dead_letter_topics(conf, topics)
+    ensure_bronze_table(spark, conf.bronze_path)
+    writer = BatchWriter(conf, topics)
+    stream = (
+        read_topics(spark, conf)
+        .writeStream.foreachBatch(writer)
+        .option("checkpointLocation", conf.checkpoint_path)
+        .queryName("bronze_ingest")
+    )
+    stream = (
+        stream.trigger(processingTime=conf.trigger_interval)
+        if continuous
+        else stream.trigger(availableNow=True)
+    )
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    mode = f"continuous, every {conf.trigger_interval}" if continuous else "availableNow"
+    log.info("%s -> %s (%s)", ", ".join(topics), conf.bronze_path, mode)
+    started = time.monotonic()
+    query: StreamingQuery = stream.start()
+    progress = ProgressReporter(query, writer, continuous, progress_file)
+    while query.isActive:
+        query.awaitTermination(1)
+        progress.report()
+        if stop.requested and not query.status["isTriggerActive"]:
+            query.stop()
+    progress.report()
+    elapsed = time.monotonic() - started
+    if query.exception() is not None:
+        log.error("the bronze stream failed: %s", query.exception())
+        return 1
+    rows = progress.rows
+    log.info(
+        "done: %d batch(es), %s rows in %.1fs (%s rows/s), %s dead-lettered",
+        len(writer.batches),
+        f"{rows:,}",
+        elapsed,
+        f"{rows / max(elapsed, 1e-9):,.0f}",
+        f"{writer.dead_lettered:,}",
+    )
+    return 0

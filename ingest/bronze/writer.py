@@ -1,0 +1,197 @@
+"""The bronze table and the foreachBatch writer: each micro-batch's idempotent Delta append, then
+its dead letters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ingest import config as ingest_config
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+BRONZE_COLUMNS = (
+    ("key", "string"),
+    ("value", "string"),
+    ("topic", "string"),
+    ("partition", "int"),
+    ("offset", "bigint"),
+    ("kafka_timestamp", "timestamp"),
+    ("timestamp_type", "int"),
+    ("headers", "array<struct<key:string,value:binary>>"),
+    ("_ingested_at", "timestamp"),
+    ("ingest_date", "date"),
+)
+
+# Delta collects min/max stats only on these: what readers filter bronze by (dbt's staging reads
+# `_ingested_at` past its high-water mark, per topic). Stats on the raw key, value and headers
+# would cost a third of the write and skip nothing.
+BRONZE_TABLE_PROPERTIES = {
+    "delta.appendOnly": "true",
+    "delta.dataSkippingStatsColumns": "topic,partition,offset,kafka_timestamp,_ingested_at",
+}
+
+
+def ensure_bronze_table(spark: SparkSession, path: str) -> None:
+    """Create the table with its layout and properties before the first write.
+
+    By path, with no catalog call: the ingest job needs no metastore (dbt registers the table,
+    macros/bronze/register_bronze.sql), so it runs while a Thrift server holds the metastore.
+    """
+    from delta.tables import DeltaTable
+
+    if DeltaTable.isDeltaTable(spark, path):
+        return
+    schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
+    (
+        spark.createDataFrame([], schema)
+        .write.format("delta")
+        .partitionBy("ingest_date")
+        .options(**BRONZE_TABLE_PROPERTIES)
+        .mode("errorifexists")
+        .save(path)
+    )
+
+
+def _batch_timestamp(ingested_at_micros: int) -> Column:
+    """The batch's `_ingested_at`: one definition for writing it and finding the rows again."""
+    from pyspark.sql import functions as sf
+
+    return sf.timestamp_micros(sf.lit(ingested_at_micros))
+
+
+def bronze_rows(records: DataFrame, ingested_at_micros: int) -> DataFrame:
+    """Kafka source rows as bronze rows; `_ingested_at` is the batch's (epoch microseconds)."""
+    from pyspark.sql import functions as sf
+
+    ingested_at = _batch_timestamp(ingested_at_micros)
+    return records.select(
+        sf.col("key").cast("string").alias("key"),
+        sf.col("value").cast("string").alias("value"),
+        "topic",
+        "partition",
+        "offset",
+        sf.col("timestamp").alias("kafka_timestamp"),
+        sf.col("timestampType").alias("timestamp_type"),
+        "headers",
+        ingested_at.alias("_ingested_at"),
+        sf.to_date(ingested_at).alias("ingest_date"),
+    )
+
+
+def landed_rows(spark: SparkSession, path: str, ingested_at_micros: int) -> DataFrame:
+    """One batch's rows as bronze holds them, shaped as Kafka source rows for the dead-letter
+    check; partition pruning and `_ingested_at` stats make Delta read only that batch's files."""
+    from pyspark.sql import functions as sf
+
+    ingested_at = _batch_timestamp(ingested_at_micros)
+    return (
+        spark.read.format("delta")
+        .load(path)
+        .where(
+            (sf.col("ingest_date") == sf.to_date(ingested_at))
+            & (sf.col("_ingested_at") == ingested_at)
+        )
+        .select(
+            sf.col("key").cast("binary").alias("key"),
+            sf.col("value").cast("binary").alias("value"),
+            "topic",
+            "partition",
+            "offset",
+        )
+    )
+
+
+@dataclass
+class BatchWriter:
+    """foreachBatch: an idempotent Delta append, then the batch's dead letters."""
+
+    conf: ingest_config.IngestConfig
+    topics: list[str] = field(default_factory=list)
+    app_id: str | None = None
+    dead_lettered: int = 0
+    batches: list[int] = field(default_factory=list)
+    # Seconds each step of a batch took, by batch id: the progress line shows where time goes.
+    timings: dict[int, dict[str, float]] = field(default_factory=dict)
+    _shortcut_ready: bool = False
+    _shortcut_column: Column | None = None
+
+    def _txn_app_id(self, spark: SparkSession) -> str:
+        # The query id lives in the checkpoint: a new checkpoint gets a new id, so Delta never
+        # skips a batch of a fresh stream because an old one used the same batch number.
+        if self.app_id is None:
+            metadata = spark.read.text(f"{self.conf.checkpoint_path}/metadata").first()[0]
+            self.app_id = f"lakehouse-bronze-{json.loads(metadata)['id']}"
+        return self.app_id
+
+    def _shortcut(self, spark: SparkSession) -> Column | None:
+        if not self._shortcut_ready:
+            from ingest.jvm_contract import surely_well_formed
+
+            self._shortcut_column, problems = surely_well_formed(
+                spark, self.topics, self.conf.contract_of
+            )
+            for problem in problems:
+                log.warning(
+                    "no JVM contract check (%s): Python checks every message instead, which is "
+                    "slower",
+                    problem,
+                )
+            self._shortcut_ready = True
+        return self._shortcut_column
+
+    def _dead_letters(self, batch: DataFrame, ingested_at: int) -> int:
+        from pyspark.sql import functions as sf
+
+        from ingest.dead_letter import publish_dead_letters
+
+        spark = batch.sparkSession
+        shortcut = self._shortcut(spark)
+        records = landed_rows(spark, self.conf.bronze_path, ingested_at)
+        if shortcut is None:
+            landed = not records.isEmpty()
+        else:
+            # One Spark job for the common case: rows landed, and all surely well-formed.
+            counts = records.select(sf.count(sf.lit(1)), sf.count_if(~shortcut)).first()
+            landed = counts[0] > 0
+            if landed and counts[1] == 0:
+                return 0
+        if not landed:
+            # A replayed batch that Delta skipped (it landed before a crash) has no rows of
+            # this timestamp: check it from Kafka again. At-least-once, as promised.
+            return publish_dead_letters(batch, self.conf, shortcut)
+        if shortcut is not None:
+            # The count above found unsure rows: hand Python those alone, without counting
+            # them again.
+            records = records.where(~shortcut)
+        return publish_dead_letters(records, self.conf)
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        # The batch's own timestamp, not current_timestamp(): it finds the batch's rows in
+        # bronze again, so Kafka is read once (no cache) and the check reads only `value`.
+        ingested_at = time.time_ns() // 1000
+        started = time.monotonic()
+        (
+            bronze_rows(batch, ingested_at)
+            .write.format("delta")
+            .mode("append")
+            .option("txnAppId", self._txn_app_id(spark))
+            .option("txnVersion", str(batch_id))
+            .option("compression", self.conf.bronze_compression)
+            .save(self.conf.bronze_path)
+        )
+        written = time.monotonic()
+        if self.conf.dead_letter:
+            self.dead_lettered += self._dead_letters(batch, ingested_at)
+        self.timings[batch_id] = {
+            "bronze_write": written - started,
+            "dead_letter": time.monotonic() - written,
+        }
+        self.batches.append(batch_id)
