@@ -161,7 +161,7 @@ def down(settings: Settings) -> str:
 
 def main(argv: list[str]) -> None:
     """`python -m services.airflow <airflow args>`: the Airflow CLI on this project's home."""
-    from services import settings as settings_module
+    from lakehouse import settings as settings_module
 
     conf = settings_module.load()
     prepare(conf)

@@ -4,6 +4,8 @@ A cycle would make any of them impossible to lift out, or to import on its own."
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 
 import pytest
 from helpers import PROJECT_DIR
@@ -43,3 +45,28 @@ def test_imports_go_one_way(package: str) -> None:
         if imported - ALLOWED[package] - {package}
     }
     assert not wrong, f"{package} imports what sits above it: {wrong}"
+
+
+def test_every_project_import_resolves() -> None:
+    """An import of a project module that moved fails here, even inside a function that no
+    other test calls (`from services import settings` outlived its module once)."""
+    broken = []
+    for package in ("lakehouse", "ingest", "services", "bench"):
+        for path in sorted((PROJECT_DIR / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+                    continue
+                if node.module.split(".")[0] not in PACKAGES or node.module.startswith("dags"):
+                    continue
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    submodule = (
+                        importlib.util.find_spec(f"{node.module}.{alias.name}")
+                        if hasattr(module, "__path__")
+                        else None
+                    )
+                    if submodule is None and not hasattr(module, alias.name):
+                        broken.append(
+                            f"{path.relative_to(PROJECT_DIR)}: {node.module}.{alias.name}"
+                        )
+    assert not broken, broken
