@@ -72,6 +72,8 @@ class IngestConfig:
     dead_letter: bool = True
     dead_letter_suffix: str = ".dlq"
     kafka_timeout_s: float = 30.0
+    # Records the readiness check tolerates behind the broker before it calls a run catching up.
+    max_lag: int = 500_000
     kafka_options: Mapping[str, str] = field(default_factory=dict)
     client_options: Mapping[str, str] = field(default_factory=dict)
 
@@ -167,6 +169,7 @@ _KINDS: dict[str, type] = {
     "dead_letter": bool,
     "dead_letter_suffix": str,
     "kafka_timeout_s": float,
+    "max_lag": int,
 }
 # Env var of each field; docs/configuration.md documents them.
 ENV_VARS = {
@@ -186,6 +189,7 @@ ENV_VARS = {
     "dead_letter": "LAKEHOUSE_DEAD_LETTER",
     "dead_letter_suffix": "LAKEHOUSE_DEAD_LETTER_SUFFIX",
     "kafka_timeout_s": "LAKEHOUSE_KAFKA_TIMEOUT",
+    "max_lag": "LAKEHOUSE_MAX_LAG",
 }
 
 
@@ -258,6 +262,8 @@ def _validate(config: IngestConfig) -> None:
             f"LAKEHOUSE_BRONZE_COMPRESSION={config.bronze_compression!r} is not one of "
             f"{', '.join(PARQUET_CODECS)}"
         )
+    if config.max_lag < 0:
+        raise ConfigError(f"LAKEHOUSE_MAX_LAG={config.max_lag} must be 0 or more")
     if config.kafka_timeout_s <= 0:
         raise ConfigError("LAKEHOUSE_KAFKA_TIMEOUT must be positive")
     if config.topic_pattern:

@@ -25,25 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from ingest import config as ingest_config
+from ingest import lag
 from lakehouse import settings as service_settings
 from lakehouse.settings import PROJECT_DIR
 
 KAFKA_TIMEOUT_S = 5.0
 UPKEEP = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "ADD CONSTRAINT"}
-
-
-def checkpoint_offsets(checkpoint: Path) -> dict[str, dict[str, int]]:
-    """The end offsets of the last committed micro-batch: what bronze holds, per partition."""
-    commits = [int(p.name) for p in (checkpoint / "commits").glob("*") if p.name.isdigit()]
-    if not commits:
-        return {}
-    lines = (checkpoint / "offsets" / str(max(commits))).read_text().splitlines()
-    # v1, the batch metadata, then one JSON line per source: {"topic": {"partition": offset}}.
-    offsets: dict[str, dict[str, int]] = {}
-    for line in lines[2:]:
-        if line.strip().startswith("{"):
-            offsets.update(json.loads(line))
-    return offsets
 
 
 def kafka_status(conf: ingest_config.IngestConfig) -> dict[str, Any]:
@@ -64,25 +51,20 @@ def kafka_status(conf: ingest_config.IngestConfig) -> dict[str, Any]:
             return {
                 "error": f"Kafka at {conf.bootstrap_servers} did not answer: {exc.args[0].str()}"
             }
-        done = checkpoint_offsets(Path(conf.checkpoint_path))
+        done = lag.checkpoint_offsets(Path(conf.checkpoint_path))
         sources: dict[str, Any] = {}
         dead_letters: dict[str, int] = {}
         for topic in conf.topic_names:
             if topic not in topics:
                 sources[topic] = {"error": "no such topic"}
                 continue
-            partitions = {}
-            for partition in sorted(topics[topic].partitions):
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=KAFKA_TIMEOUT_S
-                )
-                reached = done.get(topic, {}).get(str(partition))
-                partitions[str(partition)] = {
-                    "latest": high,
-                    "bronze": reached,
-                    "lag": high - (reached if reached is not None else low),
-                }
-            sources[topic] = partitions
+            sources[topic] = lag.partition_lag(
+                consumer,
+                topic,
+                list(topics[topic].partitions),
+                done.get(topic, {}),
+                KAFKA_TIMEOUT_S,
+            )
             dlq = conf.dead_letter_topic(topic)
             if dlq in topics:
                 dead_letters[dlq] = sum(
@@ -97,9 +79,7 @@ def kafka_status(conf: ingest_config.IngestConfig) -> dict[str, Any]:
         return {
             "bootstrap_servers": conf.bootstrap_servers,
             "topics": sources,
-            "total_lag": sum(
-                p["lag"] for t in sources.values() if "error" not in t for p in t.values()
-            ),
+            "total_lag": lag.total({t: p for t, p in sources.items() if "error" not in p}),
             "dead_letters": dead_letters,
         }
     finally:

@@ -16,7 +16,8 @@ replayed after a crash is skipped by Delta. The dead-letter topic is at-least-on
 
 Modes: `--available-now` (the default; drain what is there, then exit 0: the scheduled mode)
 and `--continuous` (a processing-time trigger; SIGTERM or Ctrl-C stop it after the running
-batch). `--check` only runs the pre-flight check (broker answers, topics exist): the
+batch). `--check` only runs the pre-flight check (broker answers, topics exist) and reports
+bronze's lag per partition (over LAKEHOUSE_MAX_LAG: catching up), without Spark: the
 orchestrator's readiness task. Exit codes: 0 done, 1 the stream failed, 2 bad configuration
 or Kafka not reachable.
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import ingest.bronze
 from ingest import config as ingest_config
-from ingest.bronze.preflight import IngestError, preflight
+from ingest.bronze.preflight import IngestError, lag_report, preflight
 
 log = logging.getLogger("ingest.bronze")
 
@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="only check that the broker answers and the topics exist (exit 0 or 2); no Spark",
+        help="only check that the broker answers and the topics exist, and report the lag "
+        "per partition (exit 0 or 2); no Spark",
     )
     return parser.parse_args(argv)
 
@@ -77,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.check:
         log.info("ready: %s answers; topics %s", conf.bootstrap_servers, ", ".join(topics))
+        try:
+            # Last: Airflow keeps a task's last line (XCom), so the run shows its lag.
+            log.info("%s", lag_report(conf, topics))
+        except IngestError as exc:
+            log.error("%s", exc)
+            return 2
         return 0
 
     from ingest.bronze.stream import run

@@ -76,3 +76,36 @@ def ensure_dead_letter_topics(conf: ingest_config.IngestConfig, topics: list[str
         )
     except KafkaUnavailableError as exc:
         raise IngestError(str(exc)) from None
+
+
+def lag_report(conf: ingest_config.IngestConfig, topics: list[str]) -> str:
+    """The readiness line: how far bronze is behind each partition of `topics`, and whether
+    that is over `max_lag` (the run then catches up: it still ingests)."""
+    from confluent_kafka import Consumer
+
+    from ingest import lag
+
+    consumer = Consumer(
+        {**conf.client_conf(), "group.id": "lakehouse-readiness", "enable.auto.commit": False}
+    )
+    try:
+        metadata = consumer.list_topics(timeout=conf.kafka_timeout_s).topics
+        reached = lag.checkpoint_offsets(Path(conf.checkpoint_path))
+        by_topic = {
+            topic: lag.partition_lag(
+                consumer,
+                topic,
+                list(metadata[topic].partitions),
+                reached.get(topic, {}),
+                conf.kafka_timeout_s,
+            )
+            for topic in topics
+        }
+    except KafkaException as exc:
+        raise IngestError(
+            f"Kafka at {conf.bootstrap_servers} did not answer within {conf.kafka_timeout_s:.0f}s "
+            f"({exc.args[0].str()})"
+        ) from None
+    finally:
+        consumer.close()
+    return lag.describe(by_topic, conf.max_lag)

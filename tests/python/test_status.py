@@ -37,6 +37,21 @@ def lag_of(report: dict) -> int:
     return report["kafka"]["total_lag"]
 
 
+def readiness(env: dict[str, str], max_lag: int) -> str:
+    """The readiness task's last line (`python -m ingest.bronze --check`)."""
+    argv = [sys.executable, "-m", "ingest.bronze", "--check"]
+    out = ok(run(argv, {**env, "LAKEHOUSE_MAX_LAG": str(max_lag)}))
+    return out.strip().splitlines()[-1]
+
+
+def partition_lags(report: dict) -> str:
+    """status's per-partition lag, as the readiness line words it."""
+    return "; ".join(
+        f"{topic} " + " ".join(f"{p}:{v['lag']:,}" for p, v in partitions.items())
+        for topic, partitions in report["kafka"]["topics"].items()
+    )
+
+
 def test_status_reports_lag_rows_and_dead_letters_as_ingest_catches_up(env, tmp_path) -> None:
     messages, _ = generate(
         60, seed=9, span=timedelta(hours=2), trouble=Trouble(malformed_rate=0.05)
@@ -58,10 +73,24 @@ def test_status_reports_lag_rows_and_dead_letters_as_ingest_catches_up(env, tmp_
     for partitions in caught_up["kafka"]["topics"].values():
         assert all(p["bronze"] == p["latest"] for p in partitions.values())
 
+    assert (
+        readiness(env, max_lag=0)
+        == f"bronze: lag 0 records, normal (LAKEHOUSE_MAX_LAG 0): {partition_lags(caught_up)}"
+    )
+
     publish_part(env, messages[40:])
     behind = status(env)
     assert lag_of(behind) == len(messages) - 40
     assert behind["tables"]["bronze.kafka_events"]["rows"] == 40
+    # The readiness check reads the same lag per partition; over the limit, the run catches up.
+    lagging = sum(p["lag"] > 0 for t in behind["kafka"]["topics"].values() for p in t.values())
+    assert lagging >= 2, behind["kafka"]
+    over = readiness(env, max_lag=lag_of(behind) - 1)
+    assert over == (
+        f"bronze: lag {lag_of(behind)} records, catching up (over LAKEHOUSE_MAX_LAG "
+        f"{lag_of(behind) - 1}): {partition_lags(behind)}"
+    )
+    assert "normal" in readiness(env, max_lag=lag_of(behind))
 
     ok(run([str(VENV_BIN / "python"), "-m", "ingest.bronze"], env))
     done = status(env)
