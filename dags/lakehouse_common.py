@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ DBT_TARGET = (
     os.environ.get("AIRFLOW_VAR_LAKEHOUSE_DBT_TARGET") or os.environ.get("DBT_TARGET") or "local"
 )
 RETRIES = int(os.environ.get("LAKEHOUSE_DBT_RETRIES", "2"))
+FALSE_WORDS = {"0", "false", "no", "off"}
 
 # The paths dbt, Spark and the ingest job agree on (as the Makefile sets them).
 RUNTIME_ENV = {
@@ -48,6 +50,42 @@ RETRY_ARGS: dict[str, Any] = {
 }
 
 log = logging.getLogger("lakehouse")
+
+
+def ingest_settings(env: Mapping[str, str] | None = None) -> Any:
+    """The ingest job's settings (ingest/config.py): the one place that says which topics the
+    pipeline reads and how to reach the broker. Reads env vars (and the optional YAML file).
+    Puts the project on sys.path first: Airflow's processes have only dags/ there."""
+    import sys
+
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.append(str(PROJECT_DIR))
+    from ingest import config as ingest_config
+
+    return ingest_config.load(os.environ if env is None else env)
+
+
+def pipeline_schedule() -> Any:
+    """When lakehouse_pipeline runs: on the cron schedule (LAKEHOUSE_PIPELINE_SCHEDULE) and, unless
+    LAKEHOUSE_PIPELINE_ON_EVENTS is false, within seconds of new events on its topics."""
+    cron = os.environ.get("LAKEHOUSE_PIPELINE_SCHEDULE", "*/15 * * * *")
+    if os.environ.get("LAKEHOUSE_PIPELINE_ON_EVENTS", "true").strip().lower() in FALSE_WORDS:
+        return cron
+    import lakehouse_triggers
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    settings = ingest_settings()
+    # librdkafka subscribes to a regex when the name starts with ^.
+    topics = [f"^{settings.topic_pattern}"] if settings.topic_pattern else settings.topic_names
+    watched = lakehouse_triggers.new_events_asset(
+        topics,
+        ignored_suffix=settings.dead_letter_suffix if settings.dead_letter else None,
+        quiet_seconds=float(os.environ.get("LAKEHOUSE_TRIGGER_QUIET_SECONDS", "10")),
+        max_wait_seconds=float(os.environ.get("LAKEHOUSE_TRIGGER_MAX_WAIT_SECONDS", "60")),
+    )
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=[watched]
+    )
 
 
 def profile_config() -> Any:
@@ -84,20 +122,21 @@ def record_dbt_problems(project_dir: str, context: dict[str, Any], **_: Any) -> 
         context["ti"].xcom_push(key="dbt_problems", value=problems)
 
 
-def failure_summary(context: dict[str, Any]) -> str:
-    """One line naming the task, the dbt node and what failed, for logs and alerts."""
+def failure_facts(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What failed: the DAG, run, task and try, the dbt node and its failed tests (or the error)."""
     ti = context.get("ti") or context.get("task_instance")
     task_id = getattr(ti, "task_id", "?")
     node = (getattr(context.get("task"), "extra_context", None) or {}).get("dbt_node_config", {})
     exception = context.get("exception")
-    parts = [
-        f"lakehouse: {task_id} failed",
-        f"dag={getattr(ti, 'dag_id', '?')}",
-        f"run={getattr(ti, 'run_id', '?')}",
-        f"try={getattr(ti, 'try_number', '?')}",
-    ]
-    if node.get("unique_id"):
-        parts.append(f"dbt_node={node['unique_id']}")
+    facts: dict[str, Any] = {
+        "dag_id": getattr(ti, "dag_id", "?"),
+        "run_id": getattr(ti, "run_id", "?"),
+        "task_id": task_id,
+        "try_number": getattr(ti, "try_number", "?"),
+        "dbt_node": node.get("unique_id"),
+        "failed": [],
+        "error": None,
+    }
     problems = None
     if ti is not None and node:
         try:
@@ -105,11 +144,33 @@ def failure_summary(context: dict[str, Any]) -> str:
         except Exception:  # noqa: BLE001 - a summary must never fail the callback
             problems = None
     if problems:
-        parts.append("failed: " + "; ".join(problems))
+        facts["failed"] = list(problems)
     elif exception is not None:
         lines = str(exception).strip().splitlines()
-        parts.append(f"error: {lines[-1][:300] if lines else type(exception).__name__}")
+        facts["error"] = lines[-1][:300] if lines else type(exception).__name__
+    return facts
+
+
+def failure_line(facts: Mapping[str, Any]) -> str:
+    """The facts as one line, for logs and alerts."""
+    parts = [
+        f"lakehouse: {facts['task_id']} failed",
+        f"dag={facts['dag_id']}",
+        f"run={facts['run_id']}",
+        f"try={facts['try_number']}",
+    ]
+    if facts.get("dbt_node"):
+        parts.append(f"dbt_node={facts['dbt_node']}")
+    if facts.get("failed"):
+        parts.append("failed: " + "; ".join(facts["failed"]))
+    elif facts.get("error"):
+        parts.append(f"error: {facts['error']}")
     return " | ".join(parts)
+
+
+def failure_summary(context: Mapping[str, Any]) -> str:
+    """One line naming the task, the dbt node and what failed, for logs and alerts."""
+    return failure_line(failure_facts(context))
 
 
 def log_failure(context: dict[str, Any]) -> None:

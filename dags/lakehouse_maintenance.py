@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
+import lakehouse_alerts as alerts
 import lakehouse_common as common
 from airflow.sdk import DAG, Param
 from cosmos.operators.local import DbtRunOperationLocalOperator
@@ -29,7 +30,7 @@ with DAG(
         ),
     },
     default_args={
-        "on_failure_callback": common.log_failure,
+        "on_failure_callback": [common.log_failure, alerts.notifier()],
         **common.RETRY_ARGS,
     },
     doc_md=__doc__,

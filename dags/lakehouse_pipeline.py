@@ -1,4 +1,5 @@
-"""`lakehouse_pipeline`: Kafka -> bronze -> dbt silver and gold, on a schedule.
+"""`lakehouse_pipeline`: Kafka -> bronze -> dbt silver and gold, when events arrive (a Kafka
+trigger: dags/lakehouse_triggers.py) and on a schedule.
 
 readiness (broker answers, topics exist) -> ingest (the bronze job, availableNow: it drains
 what arrived and stops) -> dbt source freshness -> plan (resolves the `select` param) -> the dbt
@@ -16,6 +17,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
+import lakehouse_alerts as alerts
 import lakehouse_common as common
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator
@@ -67,13 +69,16 @@ def plan(select: str, **_: object) -> list[str] | None:
 with DAG(
     dag_id="lakehouse_pipeline",
     description="Kafka -> bronze (availableNow) -> dbt silver and gold",
-    schedule=os.environ.get("LAKEHOUSE_PIPELINE_SCHEDULE", "*/15 * * * *"),
+    schedule=common.pipeline_schedule(),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
+    # Runs as soon as Airflow has it: `make airflow`, then `make produce`, and a run starts.
+    is_paused_upon_creation=False,
     dagrun_timeout=timedelta(hours=2),
+    deadline=alerts.deadline(),
     tags=["lakehouse"],
-    default_args={"on_failure_callback": common.log_failure},
+    default_args={"on_failure_callback": [common.log_failure, alerts.notifier()]},
     params={
         "run_ingest": Param(
             True,

@@ -66,6 +66,15 @@ def main(dags_folder: str, out: str) -> None:
             }
         report["dags"][dag_id] = {
             "schedule": str(getattr(dag, "schedule", None)),
+            "deadlines": [
+                {
+                    "reference": type(alert.reference).__name__,
+                    "minutes": alert.interval.total_seconds() / 60,
+                    "callback": alert.callback.path,
+                }
+                for alert in (dag.deadline or [])
+            ],
+            "paused_at_creation": dag.is_paused_upon_creation,
             "max_active_runs": dag.max_active_runs,
             "catchup": dag.catchup,
             "params": sorted(dag.params.keys()),

@@ -18,6 +18,7 @@ __all__ = [
     "bootstrap_of",
     "dead_letters",
     "free_port",
+    "messages_in",
     "ok",
     "run",
     "services",
@@ -74,6 +75,11 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def dead_letters(env: dict[str, str], topics: list[str]) -> list[dict]:
     """Everything in the dead-letter topics, read to their end."""
+    return messages_in(env, topics)
+
+
+def messages_in(env: dict[str, str], topics: list[str]) -> list[dict]:
+    """Every message in `topics`, read to their end: value, topic and headers."""
     consumer = Consumer(
         {
             "bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"],

@@ -11,12 +11,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sqlite3
 import sys
+import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from helpers import PROJECT_DIR, VENV_BIN, free_port, ok, run
+from helpers import PROJECT_DIR, VENV_BIN, free_port, messages_in, ok, run, services
 from pipeline_oracle import (
     ALL_TABLES,
     assert_gold_matches,
@@ -27,7 +30,9 @@ from pipeline_oracle import (
     table_rows,
 )
 
+from ingest import config as ingest_config
 from ingest.generator import Trouble, generate
+from ingest.kafka_client import ensure_topics
 
 AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
 DAGS = PROJECT_DIR / "dags"
@@ -35,11 +40,17 @@ PIPELINE = "lakehouse_pipeline"
 GOLD_RUN_TASKS = ["dbt.fct_orders.run", "dbt.dim_customers.run", "dbt.daily_revenue.run"]
 
 
-def load_common():
-    spec = importlib.util.spec_from_file_location("lakehouse_common", DAGS / "lakehouse_common.py")
+def load_dags_module(name: str = "lakehouse_common"):
+    """A module of dags/ as the DAG processor imports it (dags/ on the path)."""
+    if str(DAGS) not in sys.path:
+        sys.path.append(str(DAGS))
+    spec = importlib.util.spec_from_file_location(name, DAGS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+load_common = load_dags_module
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +107,16 @@ def test_every_dag_file_imports_without_errors_and_starts_nothing_when_parsed(pr
 def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(probe) -> None:
     dag = probe["dags"][PIPELINE]
     assert dag["max_active_runs"] == 1 and dag["catchup"] is False
-    assert "*/15 * * * *" in dag["schedule"]
+    # New events (a Kafka trigger, debounced) or the cron fallback, whichever comes first.
+    assert dag["schedule"].startswith("AssetOrTimeSchedule(")
+    assert "*/15 * * * *" in dag["schedule"] and "NewEventsTrigger" in dag["schedule"]
+    assert "topics=['orders', 'payments']" in dag["schedule"]
+    # The SLA: an hour after a run is queued, the alerts module's callback (in the triggerer).
+    assert dag["deadlines"] == [{
+        "reference": "DagRunQueuedAtDeadline", "minutes": 60.0,
+        "callback": "lakehouse_alerts.run_over_deadline",
+    }]  # fmt: skip
+    assert dag["paused_at_creation"] is False
     assert set(dag["params"]) == {"run_ingest", "full_refresh", "select", "silver_lookback_hours"}
     tasks = dag["tasks"]
     assert tasks["readiness"]["downstream"] == ["ingest"]
@@ -202,6 +222,74 @@ def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> Non
     assert "not_null" not in line
 
 
+class FailedTestContext:
+    """A failure callback's context for a failed dbt test task, as the summary test builds it."""
+
+    def __init__(self, project_dir) -> None:
+        common = load_common()
+        (project_dir / "target").mkdir(exist_ok=True)
+        (project_dir / "target" / "run_results.json").write_text(
+            json.dumps({"results": [{
+                "unique_id": "test.lakehouse.matches_items_total_orders.2", "status": "fail",
+                "message": "Got 3 results, configured to fail if != 0",
+            }]})
+        )  # fmt: skip
+        pushed: dict = {}
+        ti = type("TaskInstance", (), {
+            "task_id": "dbt.orders.test", "dag_id": PIPELINE, "run_id": "manual__1",
+            "try_number": 1, "log_url": "http://127.0.0.1:8080/dags/x/runs/y/tasks/z",
+            "xcom_push": lambda self, key, value: pushed.__setitem__(key, value),
+            "xcom_pull": lambda self, task_ids, key: pushed.get(key),
+        })()  # fmt: skip
+        task = type("Task", (), {"extra_context": {
+            "dbt_node_config": {"unique_id": "model.lakehouse.orders"}
+        }})()  # fmt: skip
+        self.context = {"ti": ti, "task": task, "exception": RuntimeError("dbt failed")}
+        common.record_dbt_problems(str(project_dir), context=self.context)
+
+
+def test_an_alert_goes_to_the_webhook_or_else_to_the_alerts_topic(kafka_env, tmp_path) -> None:
+    import http.server
+    import threading
+
+    alerts = load_dags_module("lakehouse_alerts")
+    context = FailedTestContext(tmp_path).context
+    payload = alerts.alert_payload(context)
+    failed = "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results"
+    assert payload["failed"] == [f"{failed}, configured to fail if != 0"]
+    assert payload["dbt_node"] == "model.lakehouse.orders" and payload["log_url"]
+    assert payload["text"] == load_common().failure_summary(context)
+
+    received: list[bytes] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook_env = {"LAKEHOUSE_ALERT_WEBHOOK": f"http://127.0.0.1:{server.server_port}/alert"}
+        assert alerts.send(payload, hook_env) == "the webhook (LAKEHOUSE_ALERT_WEBHOOK)"
+    finally:
+        server.shutdown()
+    assert [json.loads(body) for body in received] == [payload]
+
+    # No webhook: the alerts topic on the stack's broker, created on first use.
+    topic = f"lakehouse.alerts.{uuid.uuid4().hex[:6]}"
+    kafka_settings = {**kafka_env, "LAKEHOUSE_ALERT_TOPIC": topic}
+    assert alerts.send(payload, kafka_settings).startswith(f"Kafka topic {topic}")
+    assert [json.loads(m["value"]) for m in messages_in(kafka_settings, [topic])] == [payload]
+
+    # Nowhere to send it: logged, never raised (the task's failure stands).
+    assert alerts.send(payload, {"LAKEHOUSE_ALERT_WEBHOOK": "http://127.0.0.1:9/none"}) is None
+
+
 # --- real runs --------------------------------------------------------------------------------
 
 
@@ -222,6 +310,7 @@ def dag_env(thrift_env, manifest, tmp_path_factory):
     env.update({
         "AIRFLOW_PORT": str(free_port()),
         "LAKEHOUSE_TOPIC_SUFFIX": f".dag{uuid.uuid4().hex[:6]}",
+        "LAKEHOUSE_ALERT_TOPIC": f"lakehouse.alerts.dag{uuid.uuid4().hex[:6]}",
         "LAKEHOUSE_BRONZE_PATH": str(base / "bronze"),
         "LAKEHOUSE_SCHEMA": "dag",
         "DBT_TARGET": "thrift",
@@ -263,16 +352,86 @@ def messages():
     trouble = Trouble(
         duplicate_rate=0.1, late_rate=0.2, max_lateness=timedelta(hours=6), malformed_rate=0.02
     )
-    generated, _ = generate(120, seed=55, span=timedelta(hours=12), trouble=trouble)
+    # Over a thousand messages: the burst that must start one run, not one per message.
+    generated, _ = generate(170, seed=55, span=timedelta(hours=12), trouble=trouble)
     return generated
 
 
-def test_a_dag_run_takes_produced_events_to_gold(dag_env, messages, spark) -> None:
-    publish_part(dag_env, messages)
-    code, output, states = dag_run(dag_env)
-    assert code == 0, output[-5000:]
-    assert set(states.values()) == {"success"}, states
+def pipeline_runs(env: dict[str, str]) -> list[dict]:
+    """lakehouse_pipeline's runs, from Airflow's metadata DB (SQLite: no Airflow CLI start-up)."""
+    database = Path(env["LAKEHOUSE_STATE_DIR"]) / "airflow" / "airflow.db"
+    if not database.exists():
+        return []
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        rows = db.execute(
+            "select run_id, run_type, state from dag_run where dag_id = ? order by id", (PIPELINE,)
+        ).fetchall()
+    return [{"run_id": r[0], "run_type": r[1], "state": r[2]} for r in rows]
+
+
+def pipeline_paused(env: dict[str, str]) -> str | None:
+    """Whether Airflow holds lakehouse_pipeline paused ("yes"/"no"), or None before it parsed it."""
+    database = Path(env["LAKEHOUSE_STATE_DIR"]) / "airflow" / "airflow.db"
+    if not database.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+            row = db.execute("select is_paused from dag where dag_id = ?", (PIPELINE,)).fetchone()
+    except sqlite3.OperationalError:  # the DAG table is not there yet
+        return None
+    return None if row is None else ("yes" if row[0] else "no")
+
+
+def wait_for(what: str, condition, timeout_s: float, every_s: float = 3.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f}s waiting for {what}"
+        time.sleep(every_s)
+
+
+def test_new_events_start_one_run_that_takes_them_to_gold(dag_env, messages, spark) -> None:
+    """Event-driven: with Airflow's scheduler and triggerer up (`airflow standalone`, as `make
+    airflow` runs it), a burst of over a thousand messages starts one
+    run through the Kafka trigger, with no manual trigger, and it reaches gold. The run outlasts
+    a one-minute SLA, which alerts on the alerts topic."""
+    assert len(messages) > 1000
+    sla_topic = f"lakehouse.alerts.sla{uuid.uuid4().hex[:6]}"
+    env = {
+        **dag_env,
+        "LAKEHOUSE_TRIGGER_QUIET_SECONDS": "3",
+        "LAKEHOUSE_RUN_SLA_MINUTES": "1",
+        "LAKEHOUSE_ALERT_TOPIC": sla_topic,
+        # No run of the cron fallback here: catchup=False still runs the latest past cron time,
+        # and the latest 29 February (2024) is before the DAG's start_date.
+        "LAKEHOUSE_PIPELINE_SCHEDULE": "0 0 29 2 *",
+    }
+    conf = ingest_config.load(env)
+    ensure_topics(conf.bootstrap_servers, conf.topic_names, partitions=3)
+    earlier = {r["run_id"] for r in pipeline_runs(env)}
+    ok(services(env, "up", "airflow"))
+    try:
+        # Nobody unpauses it: `make airflow`, then events, and a run starts.
+        paused = wait_for("the pipeline DAG in Airflow", lambda: pipeline_paused(env), 300)
+        assert paused == "no"
+        publish_part(env, messages)
+        runs = wait_for("a finished run", lambda: [
+            r for r in pipeline_runs(env)
+            if r["run_id"] not in earlier and r["state"] in ("success", "failed")
+        ], timeout_s=1200)  # fmt: skip
+        sla_alerts = wait_for("the SLA alert", lambda: messages_in(env, [sla_topic]), 120)
+    finally:
+        print(services(env, "down", "airflow").stdout, file=sys.stderr)
+    all_runs = [r for r in pipeline_runs(env) if r["run_id"] not in earlier]
+    assert [(r["run_type"], r["state"]) for r in all_runs] == [("asset_triggered", "success")], (
+        all_runs
+    )
+    assert runs[0]["run_id"] == all_runs[0]["run_id"]
     assert_gold_matches(spark, dag_env, expected_gold(messages))
+    alert = json.loads(sla_alerts[0]["value"])
+    assert alert["run_id"] == runs[0]["run_id"] and "LAKEHOUSE_RUN_SLA_MINUTES" in alert["text"]
 
 
 def test_a_second_run_with_no_new_events_succeeds_and_changes_nothing(dag_env, spark) -> None:
@@ -310,5 +469,13 @@ def test_a_failing_quality_test_fails_its_task_and_gold_does_not_run(
     assert {states[t] for t in GOLD_RUN_TASKS} == {"upstream_failed"}
     summary = [line for line in output.splitlines() if "lakehouse: dbt.orders.test failed" in line]
     assert summary and "matches_items_total_orders_order_total" in summary[0], output[-5000:]
+    # One alert, for the one failed task, on the alerts topic (no webhook is set).
+    alerts = [
+        json.loads(m["value"]) for m in messages_in(dag_env, [dag_env["LAKEHOUSE_ALERT_TOPIC"]])
+    ]
+    assert [a["task_id"] for a in alerts] == ["dbt.orders.test"], alerts
+    assert "matches_items_total_orders_order_total" in " ".join(alerts[0]["failed"])
+    assert alerts[0]["dbt_node"] == "model.lakehouse.orders"
+    assert f"/dags/{PIPELINE}/runs/" in alerts[0]["log_url"]
     for table, before in gold_before.items():
         assert table_rows(spark, dag_env, "gold", table) == before, f"{table} changed"

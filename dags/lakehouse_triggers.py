@@ -1,0 +1,118 @@
+"""What starts `lakehouse_pipeline` when events arrive: an Airflow asset watched by a Kafka trigger.
+
+`NewEventsTrigger` runs in Airflow's triggerer. It consumes the pipeline's topics with its own
+consumer group (the `kafka_default` connection's `group.id`, `lakehouse-pipeline-trigger` as
+`make airflow` sets it up), only to notice that something arrived: the bronze job reads Kafka
+with its own checkpoint, which stays the only record of what was ingested, and no offset this
+trigger commits moves it.
+
+Debounce: after the first new message it keeps reading until the topics have been quiet for
+`quiet_seconds` (or `max_wait_seconds` have passed since the first), then fires one event and
+commits. A burst of a thousand messages is one asset event, so one run; messages that arrive
+during a run fire the next (the DAG runs one at a time). The triggerer then starts the trigger
+again for the next burst.
+
+The triggerer imports this module by name: `make airflow` puts dags/ on its PYTHONPATH
+(docs/orchestration.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+
+class NewEventsTrigger(BaseEventTrigger):
+    """Fires once per burst of new messages on `topics`."""
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        *,
+        kafka_config_id: str = "kafka_default",
+        quiet_seconds: float = 10.0,
+        max_wait_seconds: float = 60.0,
+        poll_timeout: float = 1.0,
+        ignored_suffix: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.topics = list(topics)
+        # Dead letters (<topic>.dlq) that a pattern also matches: the ingest job writes them,
+        # and a run must not start the next one.
+        self.ignored_suffix = ignored_suffix
+        self.kafka_config_id = kafka_config_id
+        self.quiet_seconds = quiet_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.poll_timeout = poll_timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "lakehouse_triggers.NewEventsTrigger",
+            {
+                "topics": self.topics,
+                "kafka_config_id": self.kafka_config_id,
+                "quiet_seconds": self.quiet_seconds,
+                "max_wait_seconds": self.max_wait_seconds,
+                "poll_timeout": self.poll_timeout,
+                "ignored_suffix": self.ignored_suffix,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+        from asgiref.sync import sync_to_async
+        from confluent_kafka import KafkaError
+
+        hook = KafkaConsumerHook(topics=self.topics, kafka_config_id=self.kafka_config_id)
+        consumer = await sync_to_async(hook.get_consumer)()
+        poll = sync_to_async(consumer.poll)
+        try:
+            count, first, last = 0, 0.0, 0.0
+            while True:
+                message = await poll(self.poll_timeout)
+                now = time.monotonic()
+                if message is not None and message.error() is not None:
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise RuntimeError(f"Kafka consumer error: {message.error()}")
+                if message is not None:
+                    if self.ignored_suffix and message.topic().endswith(self.ignored_suffix):
+                        continue
+                    count += 1
+                    first, last = first or now, now
+                    continue
+                burst_over = now - last >= self.quiet_seconds
+                if count and (burst_over or now - first >= self.max_wait_seconds):
+                    await sync_to_async(consumer.commit)(asynchronous=False)
+                    self.log.info("%d new message(s) on %s", count, ", ".join(self.topics))
+                    yield TriggerEvent({"messages": count, "topics": self.topics})
+                    return
+                await asyncio.sleep(0)
+        finally:
+            await sync_to_async(consumer.close)()
+
+
+def new_events_asset(
+    topics: Sequence[str],
+    quiet_seconds: float,
+    max_wait_seconds: float,
+    ignored_suffix: str | None = None,
+) -> Any:
+    """The asset that new events on `topics` update; schedule a DAG on it."""
+    from airflow.sdk import Asset, AssetWatcher
+
+    trigger = NewEventsTrigger(
+        topics=topics,
+        quiet_seconds=quiet_seconds,
+        max_wait_seconds=max_wait_seconds,
+        ignored_suffix=ignored_suffix,
+    )
+    return Asset(
+        name="lakehouse.kafka.new_events",
+        uri="lakehouse://kafka/new_events",
+        watchers=[AssetWatcher(name="lakehouse_new_events", trigger=trigger)],
+    )
