@@ -223,6 +223,7 @@ bench: setup ## benchmarks on private stacks -> bench/results/*.json (about an h
 	@$(PY) bench/latency.py
 	@$(PY) bench/incremental_cost.py
 	@$(PY) bench/dbt_overhead.py
+	@$(PY) bench/dag_run.py
 
 # --- cleaning ----------------------------------------------------------------------------
 
