@@ -42,8 +42,9 @@ def alert_payload(context: Mapping[str, Any]) -> dict[str, Any]:
 def _to_topic(payload: dict[str, Any], env: Mapping[str, str]) -> str:
     from confluent_kafka import Producer
 
-    kafka = common.ingest_settings(env)  # also makes the project's packages importable
     from ingest.kafka_client import ensure_topics
+
+    kafka = common.ingest_settings(env)
 
     topic = env.get("LAKEHOUSE_ALERT_TOPIC") or DEFAULT_TOPIC
     conf = kafka.client_conf()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -32,10 +33,16 @@ DBT_TARGET = (
 RETRIES = int(os.environ.get("LAKEHOUSE_DBT_RETRIES", "2"))
 FALSE_WORDS = {"0", "false", "no", "off"}
 
-# The paths dbt, Spark and the ingest job agree on (as the Makefile sets them).
+# Airflow's processes have only dags/ on sys.path: the project's packages need it too.
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.append(str(PROJECT_DIR))
+from lakehouse import settings as stack_settings  # noqa: E402 - needs the path above
+
+_STACK = stack_settings.load()
+# The paths dbt, Spark and the ingest job agree on (lakehouse/settings.py decides them).
 RUNTIME_ENV = {
-    "LAKEHOUSE_STATE_DIR": os.environ.get("LAKEHOUSE_STATE_DIR", str(PROJECT_DIR / ".state")),
-    "LAKEHOUSE_JARS_DIR": os.environ.get("LAKEHOUSE_JARS_DIR", str(PROJECT_DIR / ".cache/jars")),
+    "LAKEHOUSE_STATE_DIR": str(_STACK.state_dir),
+    "LAKEHOUSE_JARS_DIR": str(_STACK.jars_dir),
     "DBT_PROFILES_DIR": str(PROFILES_YML.parent),
     "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
     "DO_NOT_TRACK": "1",
@@ -55,11 +62,7 @@ log = logging.getLogger("lakehouse")
 def ingest_settings(env: Mapping[str, str] | None = None) -> Any:
     """The ingest job's settings (ingest/config.py): the one place that says which topics the
     pipeline reads and how to reach the broker. Reads env vars (and the optional YAML file).
-    Puts the project on sys.path first: Airflow's processes have only dags/ there."""
-    import sys
-
-    if str(PROJECT_DIR) not in sys.path:
-        sys.path.append(str(PROJECT_DIR))
+    """
     from ingest import config as ingest_config
 
     return ingest_config.load(os.environ if env is None else env)
@@ -86,6 +89,93 @@ def pipeline_schedule() -> Any:
     return AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=[watched]
     )
+
+
+SKIP_WHEN_NO_INGEST = (
+    "{% if not params.run_ingest %}echo 'skipped: run_ingest is false'; exit 99{% endif %}\n"
+)
+
+
+def ingest_step(task_id: str, command: str, **extra: Any) -> Any:
+    """A data-venv command of the ingest part: skipped when the run's `run_ingest` is false."""
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    return BashOperator(
+        task_id=task_id,
+        bash_command=SKIP_WHEN_NO_INGEST + command,
+        cwd=str(PROJECT_DIR),
+        env={**RUNTIME_ENV, "DBT_TARGET": DBT_TARGET},
+        append_env=True,
+        skip_on_exit_code=99,
+        **{**RETRY_ARGS, **extra},
+    )
+
+
+def plan(select: str, **_: object) -> list[str] | None:
+    """The dbt nodes the `select` param picks (None: all), for the graph's tasks to check."""
+    import subprocess
+
+    if not select.strip():
+        return None
+    listed = subprocess.run(
+        [str(DBT_EXECUTABLE), "ls", "--select", select, "--output", "json",
+         "--output-keys", "unique_id", "--quiet"],
+        cwd=PROJECT_DIR, env={**os.environ, **RUNTIME_ENV},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if listed.returncode != 0:
+        raise RuntimeError(f"dbt ls --select {select!r} failed:\n{listed.stdout}{listed.stderr}")
+    nodes = [json.loads(line)["unique_id"] for line in listed.stdout.splitlines() if line.strip()]
+    if not nodes:
+        raise ValueError(f"--select {select!r} matches no dbt node: nothing to reprocess")
+    return nodes
+
+
+def dbt_task_group(group_id: str) -> Any:
+    """The dbt graph as Cosmos tasks: a task per seed and model, its tests right after it; a
+    failing test stops what is downstream. Nodes the run's `select` param leaves out are
+    skipped (plan, skip_unselected_nodes); gold's last tasks publish assets (finish_dbt_graph)."""
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+
+    env = {**RUNTIME_ENV, "DBT_TARGET": DBT_TARGET}
+    group = DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=PROJECT_DIR,
+            manifest_path=MANIFEST if MANIFEST.exists() else None,
+            project_name="lakehouse",
+            env_vars=env,
+            install_dbt_deps=False,
+        ),
+        profile_config=profile_config(),
+        execution_config=ExecutionConfig(
+            dbt_executable_path=DBT_EXECUTABLE,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            # A test of several models runs after the last of them (`dbt test --select orders`
+            # runs orders' relationship test to currencies, `--select currencies` does not).
+            test_indirect_selection=TestIndirectSelection.BUILDABLE,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
+            test_behavior=TestBehavior.AFTER_EACH,
+            dbt_executable_path=DBT_EXECUTABLE,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            emit_datasets=False,
+        ),
+        operator_args={
+            "full_refresh": "{{ params.full_refresh }}",
+            "vars": {"silver_lookback_hours": "{{ params.silver_lookback_hours }}"},
+            # Nodes the `select` param leaves out are skipped, and what is downstream of them
+            # still runs; a failed model or test stops everything behind it.
+            "pre_execute": skip_unselected_nodes,
+            "callback": record_dbt_problems,
+            "trigger_rule": "none_failed",
+            **RETRY_ARGS,
+        },
+    )
+    finish_dbt_graph(group)
+    return group
 
 
 def profile_config() -> Any:
