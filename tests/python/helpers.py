@@ -14,6 +14,7 @@ from bench.private_stack import free_port, private_stack_env
 # What the tests import from here (free_port: bench/private_stack.py, shared with bench/).
 __all__ = [
     "PROJECT_DIR",
+    "VALID_ORDER",
     "VENV_BIN",
     "bootstrap_of",
     "dead_letters",
@@ -36,6 +37,22 @@ VENV_BIN = Path(sys.executable).parent
 # default, which a whole dbt build on the cluster test's Thrift server filled ("Out of space in
 # CodeCache"), so the cache keeps the size it has with both compilers.
 SHORT_LIVED_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=240m"
+
+
+# One order event that keeps the orders contract (schema version 1): tests change a field or two.
+VALID_ORDER = {
+    "event_id": "0b7f6f3e-1b2c-4d5e-8f90-123456789abc",
+    "event_type": "order_placed",
+    "event_ts": "2026-01-01T10:00:00.250+01:00",
+    "order_id": "ord-1",
+    "customer_id": "cus-1",
+    "customer_email": "a@example.com",
+    "status": "placed",
+    "currency": "EUR",
+    "order_total": 39.98,
+    "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": 19.99}],
+    "schema_version": 1,
+}
 
 
 def stack_env(state_dir: Path) -> dict[str, str]:

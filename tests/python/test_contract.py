@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import jsonschema
 import pytest
-from helpers import PROJECT_DIR
+from helpers import PROJECT_DIR, VALID_ORDER
 
 from ingest import contract
 from ingest.generator import DEAD_LETTER_KINDS, MALFORMED_KINDS, QUARANTINE_KINDS, Trouble, generate
@@ -159,20 +159,7 @@ def test_raw_message_failures_name_their_reason(messages, kind: str, reason: str
     ],
 )
 def test_orders_contract_rules(change, keeps_contract) -> None:
-    event = {
-        "event_id": "0b7f6f3e-1b2c-4d5e-8f90-123456789abc",
-        "event_type": "order_placed",
-        "event_ts": "2026-01-01T10:00:00.250+01:00",
-        "order_id": "ord-1",
-        "customer_id": "cus-1",
-        "customer_email": "a@example.com",
-        "status": "placed",
-        "currency": "EUR",
-        "order_total": 39.98,
-        "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": 19.99}],
-        "schema_version": 1,
-    }
-    value = json.dumps({**event, **change}).encode()
+    value = json.dumps({**VALID_ORDER, **change}).encode()
     assert (reference_errors("orders", value) == []) is keeps_contract
     assert (contract.contract_error("orders", value) is None) is keeps_contract
 

@@ -9,25 +9,12 @@ import os
 from datetime import datetime
 
 import pytest
-from helpers import PROJECT_DIR, VENV_BIN, ok, run
+from helpers import PROJECT_DIR, VALID_ORDER, VENV_BIN, ok, run
 
 from ingest import contract, contract_dbt
 
 VALID = {
-    "orders": {
-        "event_id": "0b7f6f3e-1b2c-4d5e-8f90-123456789abc",
-        "event_type": "order_placed",
-        "event_ts": "2026-01-01T10:00:00.250+01:00",
-        "order_id": "ord-1",
-        "customer_id": "cus-1",
-        "customer_email": "a@example.com",
-        "status": "placed",
-        "currency": "EUR",
-        "order_total": 39.98,
-        "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": 19.99}],
-        "schema_version": 2,
-        "channel": "web",
-    },
+    "orders": {**VALID_ORDER, "schema_version": 2, "channel": "web"},
     "payments": {
         "event_id": "0b7f6f3e-1b2c-4d5e-8f90-123456789abd",
         "event_ts": "2026-01-01T10:05:00Z",
