@@ -21,7 +21,7 @@ def main() -> None:
     orders = os.environ.get("BENCH_ORDERS", "500")
     env = bench_env("dbt")
     state = Path(env["LAKEHOUSE_STATE_DIR"])
-    services(env, "up", "kafka")
+    services(env, "up", "metastore", "kafka")
     try:
         run(
             [sys.executable, "-m", "ingest.produce", "--orders", orders, "--seed", "3"],
