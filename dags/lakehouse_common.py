@@ -49,6 +49,9 @@ RUNTIME_ENV = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
 }
 
+# What every task that runs dbt or the ingest job gets.
+TASK_ENV = {**RUNTIME_ENV, "DBT_TARGET": DBT_TARGET}
+
 RETRY_ARGS: dict[str, Any] = {
     "retries": RETRIES,
     "retry_delay": timedelta(seconds=30),
@@ -104,7 +107,7 @@ def ingest_step(task_id: str, command: str, **extra: Any) -> Any:
         task_id=task_id,
         bash_command=SKIP_WHEN_NO_INGEST + command,
         cwd=str(PROJECT_DIR),
-        env={**RUNTIME_ENV, "DBT_TARGET": DBT_TARGET},
+        env=TASK_ENV,
         append_env=True,
         skip_on_exit_code=99,
         **{**RETRY_ARGS, **extra},
@@ -138,14 +141,13 @@ def dbt_task_group(group_id: str) -> Any:
     from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
-    env = {**RUNTIME_ENV, "DBT_TARGET": DBT_TARGET}
     group = DbtTaskGroup(
         group_id=group_id,
         project_config=ProjectConfig(
             dbt_project_path=PROJECT_DIR,
             manifest_path=MANIFEST if MANIFEST.exists() else None,
             project_name="lakehouse",
-            env_vars=env,
+            env_vars=TASK_ENV,
             install_dbt_deps=False,
         ),
         profile_config=profile_config(),

@@ -39,7 +39,7 @@ with DAG(
         "project_dir": str(common.PROJECT_DIR),
         "profile_config": common.profile_config(),
         "dbt_executable_path": str(common.DBT_EXECUTABLE),
-        "env": {**common.RUNTIME_ENV, "DBT_TARGET": common.DBT_TARGET},
+        "env": common.TASK_ENV,
         "install_deps": False,
     }
     optimize = DbtRunOperationLocalOperator(

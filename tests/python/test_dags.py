@@ -183,10 +183,11 @@ def test_the_maintenance_dag_optimizes_then_vacuums(probe) -> None:
     assert {t["class"] for t in tasks.values()} == {"DbtRunOperationLocalOperator"}
 
 
-def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> None:
-    common = load_common()
-    (tmp_path / "target").mkdir()
-    (tmp_path / "target" / "run_results.json").write_text(
+def failed_test_context(project_dir) -> dict:
+    """A failure callback's context for a dbt test task whose run failed one of two tests, after
+    the Cosmos callback recorded the failure (record_dbt_problems)."""
+    (project_dir / "target").mkdir(exist_ok=True)
+    (project_dir / "target" / "run_results.json").write_text(
         json.dumps({
             "results": [
                 {"unique_id": "test.lakehouse.not_null_orders_order_id.1", "status": "pass"},
@@ -195,57 +196,27 @@ def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> Non
             ]
         })
     )  # fmt: skip
+    pushed: dict = {}
+    ti = type("TaskInstance", (), {
+        "task_id": "dbt.orders.test", "dag_id": PIPELINE, "run_id": "manual__1",
+        "try_number": 1, "log_url": "http://127.0.0.1:8080/dags/x/runs/y/tasks/z",
+        "xcom_push": lambda self, key, value: pushed.__setitem__(key, value),
+        "xcom_pull": lambda self, task_ids, key: pushed.get(key),
+    })()  # fmt: skip
+    task = type("Task", (), {"extra_context": {
+        "dbt_node_config": {"unique_id": "model.lakehouse.orders"}
+    }})()  # fmt: skip
+    context = {"ti": ti, "task": task, "exception": RuntimeError("dbt command failed")}
+    load_common().record_dbt_problems(str(project_dir), context=context)
+    return context
 
-    class TaskInstance:
-        task_id, dag_id, run_id, try_number = "dbt.orders.test", PIPELINE, "manual__1", 1
 
-        def __init__(self) -> None:
-            self.pushed: dict = {}
-
-        def xcom_push(self, key, value):
-            self.pushed[key] = value
-
-        def xcom_pull(self, task_ids, key):
-            return self.pushed.get(key)
-
-    class Task:
-        def __init__(self) -> None:
-            self.extra_context = {"dbt_node_config": {"unique_id": "model.lakehouse.orders"}}
-
-    ti = TaskInstance()
-    context = {"ti": ti, "task": Task(), "exception": RuntimeError("dbt command failed")}
-    common.record_dbt_problems(str(tmp_path), context=context)
-    line = common.failure_summary(context)
+def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> None:
+    line = load_common().failure_summary(failed_test_context(tmp_path))
     assert "\n" not in line
     assert "dbt.orders.test failed" in line and "model.lakehouse.orders" in line
     assert "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results" in line
     assert "not_null" not in line
-
-
-class FailedTestContext:
-    """A failure callback's context for a failed dbt test task, as the summary test builds it."""
-
-    def __init__(self, project_dir) -> None:
-        common = load_common()
-        (project_dir / "target").mkdir(exist_ok=True)
-        (project_dir / "target" / "run_results.json").write_text(
-            json.dumps({"results": [{
-                "unique_id": "test.lakehouse.matches_items_total_orders.2", "status": "fail",
-                "message": "Got 3 results, configured to fail if != 0",
-            }]})
-        )  # fmt: skip
-        pushed: dict = {}
-        ti = type("TaskInstance", (), {
-            "task_id": "dbt.orders.test", "dag_id": PIPELINE, "run_id": "manual__1",
-            "try_number": 1, "log_url": "http://127.0.0.1:8080/dags/x/runs/y/tasks/z",
-            "xcom_push": lambda self, key, value: pushed.__setitem__(key, value),
-            "xcom_pull": lambda self, task_ids, key: pushed.get(key),
-        })()  # fmt: skip
-        task = type("Task", (), {"extra_context": {
-            "dbt_node_config": {"unique_id": "model.lakehouse.orders"}
-        }})()  # fmt: skip
-        self.context = {"ti": ti, "task": task, "exception": RuntimeError("dbt failed")}
-        common.record_dbt_problems(str(project_dir), context=self.context)
 
 
 def test_an_alert_goes_to_the_webhook_or_else_to_the_alerts_topic(kafka_env, tmp_path) -> None:
@@ -253,7 +224,7 @@ def test_an_alert_goes_to_the_webhook_or_else_to_the_alerts_topic(kafka_env, tmp
     import threading
 
     alerts = load_dags_module("lakehouse_alerts")
-    context = FailedTestContext(tmp_path).context
+    context = failed_test_context(tmp_path)
     payload = alerts.alert_payload(context)
     failed = "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results"
     assert payload["failed"] == [f"{failed}, configured to fail if != 0"]
