@@ -31,7 +31,8 @@ DBT_PROJECT_FILES := dbt_project.yml profiles/profiles.yml $(shell find models m
 SPARK_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/spark/.complete
 KAFKA_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/kafka/.complete
 METASTORE_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/metastore/.complete
-# The ingest job's contract check in the JVM (ingest/jvm_contract.py), on the profile's class path.
+# The project's Java, on the profile's class path: the ingest job's contract check
+# (ingest/jvm_contract.py) and the metastore check (profiles/profiles.yml).
 UDF_JAR := $(LAKEHOUSE_JARS_DIR)/lakehouse/lakehouse-udf.jar
 UDF_SOURCES := $(shell find jvm/udf/src -name '*.java' 2>/dev/null)
 

@@ -1,4 +1,5 @@
-"""`make up` / `make down` on a private stack: idempotent, health-checked, data kept."""
+"""`make up` / `make down` on a private stack: idempotent, health-checked, data kept, and a
+stopped metastore said in one line."""
 
 from __future__ import annotations
 
@@ -99,6 +100,16 @@ def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> N
     assert pids(state_dir) == {}
     for port in ("KAFKA_PORT", "THRIFT_PORT", "METASTORE_PORT"):
         assert not port_is_open("127.0.0.1", int(env[port])), port
+
+    # With the metastore down, dbt and the SQL shell stop at once, in one line that names it
+    # and how to start it (not Hive's retries: tens of thousands of lines over 45 s).
+    said = f"no metastore answers at 127.0.0.1:{env['METASTORE_PORT']}: start it with `make up`"
+    refused = run([*dbt_show, "--inline", "select kept from kept_table"], env)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and output.count(said) == 1, output
+    assert "\tat " not in output and len(output.splitlines()) < 30, output
+    shell = run([str(VENV_BIN / "python"), "-m", "services.sql", "select 1"], env)
+    assert shell.returncode != 0 and said in shell.stderr, shell
 
     ok(make("up", env))
     assert sorted(consume_all(bootstrap, topic, expected=len(sent))) == sorted(sent)
