@@ -135,9 +135,10 @@ def plan(select: str, **_: object) -> list[str] | None:
 
 
 def dbt_task_group(group_id: str) -> Any:
-    """The dbt graph as Cosmos tasks: a task per seed and model, its tests right after it; a
-    failing test stops what is downstream. Nodes the run's `select` param leaves out are
-    skipped (plan, skip_unselected_nodes); gold's last tasks publish assets (finish_dbt_graph)."""
+    """The dbt graph as Cosmos tasks: a `dbt build` per seed and model, its tests included (one
+    dbt process per node, not two: docs/benchmarks.md). A failing test fails its
+    task, not retried, and stops what is downstream. Nodes the run's `select` param leaves out
+    are skipped (plan, skip_unselected_nodes); gold's tasks publish assets (finish_dbt_graph)."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
@@ -154,13 +155,13 @@ def dbt_task_group(group_id: str) -> Any:
         execution_config=ExecutionConfig(
             dbt_executable_path=DBT_EXECUTABLE,
             invocation_mode=InvocationMode.SUBPROCESS,
-            # A test of several models runs after the last of them (`dbt test --select orders`
+            # A test of several models runs with the last of them (`dbt build --select orders`
             # runs orders' relationship test to currencies, `--select currencies` does not).
             test_indirect_selection=TestIndirectSelection.BUILDABLE,
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior.BUILD,
             dbt_executable_path=DBT_EXECUTABLE,
             invocation_mode=InvocationMode.SUBPROCESS,
             emit_datasets=False,
@@ -171,7 +172,7 @@ def dbt_task_group(group_id: str) -> Any:
             # Nodes the `select` param leaves out are skipped, and what is downstream of them
             # still runs; a failed model or test stops everything behind it.
             "pre_execute": skip_unselected_nodes,
-            "callback": record_dbt_problems,
+            "callback": [record_dbt_problems, fail_failed_tests_for_good],
             "trigger_rule": "none_failed",
             **RETRY_ARGS,
         },
@@ -192,18 +193,22 @@ def profile_config() -> Any:
 PROBLEM_STATUSES = {"error", "fail", "runtime error"}
 
 
+def run_results(project_dir: str) -> list[dict[str, Any]]:
+    """The results in dbt's run_results.json of a Cosmos task's dbt command (none if absent)."""
+    results_file = Path(project_dir) / "target" / "run_results.json"
+    try:
+        return list(json.loads(results_file.read_text())["results"])
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def record_dbt_problems(project_dir: str, context: dict[str, Any], **_: Any) -> None:
     """Cosmos callback (it runs after every dbt command, failed or not): keep what failed.
 
     dbt's run_results.json names each failed model and test; the failure callback reports them.
     """
-    results_file = Path(project_dir) / "target" / "run_results.json"
-    try:
-        results = json.loads(results_file.read_text())["results"]
-    except (OSError, ValueError, KeyError):
-        return
     problems = []
-    for result in results:
+    for result in run_results(project_dir):
         if result.get("status") in PROBLEM_STATUSES:
             node = result.get("unique_id", "?")
             detail = (result.get("message") or "").strip().splitlines()
@@ -212,6 +217,18 @@ def record_dbt_problems(project_dir: str, context: dict[str, Any], **_: Any) -> 
             )
     if problems:
         context["ti"].xcom_push(key="dbt_problems", value=problems)
+
+
+def fail_failed_tests_for_good(project_dir: str, **_: Any) -> None:
+    """Cosmos callback, after record_dbt_problems: a test that failed (status `fail`: it found
+    rows) fails its task without retries. It is a finding about the data, not a transient
+    fault: retrying would rebuild the model, fail again and only delay the alert. A model's
+    error, or a test's (`error`: its query did not run), is retried as usual."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    failed = [r.get("unique_id") for r in run_results(project_dir) if r.get("status") == "fail"]
+    if failed:
+        raise AirflowFailException(f"dbt tests failed (not retried): {', '.join(failed)}")
 
 
 def failure_facts(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,7 +291,7 @@ def skip_unselected_nodes(context: dict[str, Any]) -> None:
 
     The `plan` task resolves the selector with `dbt ls`; no selector (None) means all nodes.
     """
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     selected = context["ti"].xcom_pull(task_ids="plan")
     if selected is None:
@@ -292,25 +309,13 @@ def gold_asset(model: str) -> Any:
 
 
 def finish_dbt_graph(group: Any) -> None:
-    """What Cosmos does not set per node: no retries for tests, assets on gold models.
+    """What Cosmos does not set per node: the assets of gold models.
 
-    A failing test is a finding about the data, not a transient fault: retrying it would only
-    delay the alert. A gold model's asset is updated by its last task (its tests, when it has
-    any), so downstream DAGs see only data that passed its gates.
+    A gold model's task builds it and runs its tests, and fails if one fails, so downstream
+    DAGs see only data that passed its gates.
     """
-    from airflow.sdk import TaskGroup
-
-    for unique_id, node_task in group.tasks_map.items():
-        tasks = (
-            list(node_task.children.values()) if isinstance(node_task, TaskGroup) else [node_task]
-        )
-        for task in tasks:
-            if type(task).__name__.startswith("DbtTest"):
-                task.retries = 0
+    for unique_id, task in group.tasks_map.items():
         node = group.dbt_graph.filtered_nodes[unique_id]
         fqn = node.fqn or []
         if node.resource_type.value == "model" and len(fqn) > 2 and fqn[1] == "gold":
-            last = next(
-                t for t in tasks if not (t.downstream_task_ids & {u.task_id for u in tasks})
-            )
-            last.outlets = [gold_asset(fqn[-1])]
+            task.outlets = [gold_asset(fqn[-1])]

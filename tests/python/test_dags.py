@@ -37,7 +37,7 @@ from ingest.kafka_client import ensure_topics
 AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
 DAGS = PROJECT_DIR / "dags"
 PIPELINE = "lakehouse_pipeline"
-GOLD_RUN_TASKS = ["dbt.fct_orders.run", "dbt.dim_customers.run", "dbt.daily_revenue.run"]
+GOLD_TASKS = [f"dbt.{m}_model_build" for m in ("fct_orders", "dim_customers", "daily_revenue")]
 
 
 def load_dags_module(name: str = "lakehouse_common"):
@@ -126,12 +126,11 @@ def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(pr
     # A broker restart is worth a retry; a stale source is a finding, like a failed test.
     assert tasks["readiness"]["retries"] == 2
     assert tasks["source_freshness"]["retries"] == 0
-    # Local target: the shared metastore holds no dbt task back (no one-slot pool); tests are
-    # gates and are not retried.
+    # Local target: the shared metastore holds no dbt task back (no one-slot pool). A task is
+    # retried on errors; a failed test fails it for good (test_a_failing_quality_test_...).
     dbt_tasks = {k: v for k, v in tasks.items() if k.startswith("dbt.")}
     assert {v["pool"] for v in dbt_tasks.values()} == {"default_pool"}
-    assert all(v["retries"] == 0 for k, v in dbt_tasks.items() if k.endswith(".test"))
-    assert all(v["retries"] == 2 for k, v in dbt_tasks.items() if k.endswith((".run", ".seed")))
+    assert {v["retries"] for v in dbt_tasks.values()} == {2}
 
 
 def test_the_rendered_graph_mirrors_the_dbt_graph(probe, manifest) -> None:
@@ -141,38 +140,26 @@ def test_the_rendered_graph_mirrors_the_dbt_graph(probe, manifest) -> None:
         for uid, node in manifest["nodes"].items()
         if node["resource_type"] in ("model", "seed") and node["package_name"] == "lakehouse"
     }
-    tested = {
-        parent
-        for node in manifest["nodes"].values()
-        if node["resource_type"] in ("test", "unit_test")
-        for parent in node["depends_on"].get("nodes", [])
-    }
 
-    def main_task(uid: str) -> str:
-        kind = "seed" if nodes[uid]["resource_type"] == "seed" else "run"
-        return f"dbt.{nodes[uid]['name']}.{kind}"
-
-    def last_task(uid: str) -> str:
-        return f"dbt.{nodes[uid]['name']}.test" if uid in tested else main_task(uid)
+    def task(uid: str) -> str:  # one `dbt build` per node, its tests included
+        return f"dbt.{nodes[uid]['name']}_{nodes[uid]['resource_type']}_build"
 
     for uid, node in nodes.items():
-        assert tasks[main_task(uid)]["dbt_node"] == uid
-        if uid in tested:  # its tests right after it
-            assert tasks[main_task(uid)]["downstream"] == [last_task(uid)]
+        assert tasks[task(uid)]["dbt_node"] == uid
+        assert tasks[task(uid)]["class"] == "DbtBuildLocalOperator"
         parents = {p for p in node["depends_on"].get("nodes", []) if p in nodes}
-        upstream = set(tasks[main_task(uid)]["upstream"])
-        assert upstream == {last_task(p) for p in parents} or (
-            not parents and upstream == {"plan"}
-        ), f"{uid}: upstream {upstream}, dbt parents {parents}"
-    rendered = {k for k in tasks if k.startswith("dbt.")}
-    assert rendered == {main_task(u) for u in nodes} | {last_task(u) for u in nodes}
+        upstream = set(tasks[task(uid)]["upstream"])
+        assert upstream == {task(p) for p in parents} or (not parents and upstream == {"plan"}), (
+            f"{uid}: upstream {upstream}, dbt parents {parents}"
+        )
+    assert {k for k in tasks if k.startswith("dbt.")} == {task(u) for u in nodes}
 
 
 def test_gold_models_publish_assets_once_their_tests_pass(probe) -> None:
     tasks = probe["dags"][PIPELINE]["tasks"]
     with_outlets = {k: v["outlets"] for k, v in tasks.items() if v["outlets"]}
     assert with_outlets == {
-        f"dbt.{m}.test": [f"lakehouse://gold/{m}"]
+        f"dbt.{m}_model_build": [f"lakehouse://gold/{m}"]
         for m in ("fct_orders", "dim_customers", "daily_revenue")
     }
 
@@ -198,7 +185,7 @@ def failed_test_context(project_dir) -> dict:
     )  # fmt: skip
     pushed: dict = {}
     ti = type("TaskInstance", (), {
-        "task_id": "dbt.orders.test", "dag_id": PIPELINE, "run_id": "manual__1",
+        "task_id": "dbt.orders_model_build", "dag_id": PIPELINE, "run_id": "manual__1",
         "try_number": 1, "log_url": "http://127.0.0.1:8080/dags/x/runs/y/tasks/z",
         "xcom_push": lambda self, key, value: pushed.__setitem__(key, value),
         "xcom_pull": lambda self, task_ids, key: pushed.get(key),
@@ -214,9 +201,37 @@ def failed_test_context(project_dir) -> dict:
 def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> None:
     line = load_common().failure_summary(failed_test_context(tmp_path))
     assert "\n" not in line
-    assert "dbt.orders.test failed" in line and "model.lakehouse.orders" in line
+    assert "dbt.orders_model_build failed" in line and "model.lakehouse.orders" in line
     assert "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results" in line
     assert "not_null" not in line
+
+
+def test_a_failed_test_fails_its_task_for_good_and_an_error_is_retried(tmp_path) -> None:
+    """The Cosmos callback, in Airflow's venv: `fail` (a test found rows) raises Airflow's
+    no-retry failure; `error` (a model or a test that did not run) leaves the retries alone."""
+    (tmp_path / "target").mkdir()
+    results = tmp_path / "target" / "run_results.json"
+    check = (
+        "import sys, lakehouse_common as c\n"
+        "try:\n"
+        f"    c.fail_failed_tests_for_good({str(tmp_path)!r})\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    outcomes = []
+    for status in ("fail", "error", "pass"):
+        results.write_text(json.dumps({"results": [
+            {"unique_id": "model.lakehouse.orders", "status": "success"},
+            {"unique_id": "test.lakehouse.matches_items_total_orders.2", "status": status},
+        ]}))  # fmt: skip
+        done = ok(run([str(AIRFLOW_PYTHON), "-c", check], {**os.environ, "PYTHONPATH": str(DAGS)}))
+        outcomes.append(done.strip())
+    assert outcomes == [
+        "AirflowFailException dbt tests failed (not retried): "
+        "test.lakehouse.matches_items_total_orders.2",
+        "",
+        "",
+    ]
 
 
 def test_an_alert_goes_to_the_webhook_or_else_to_the_alerts_topic(kafka_env, tmp_path) -> None:
@@ -420,8 +435,8 @@ def test_params_reprocess_gold_from_bronze_without_kafka(dag_env, messages, spar
     )
     assert code == 0, output[-5000:]
     assert {states[t] for t in ("readiness", "ingest", "source_freshness")} == {"skipped"}
-    assert states["dbt.orders.run"] == "skipped" and states["dbt.currencies.seed"] == "skipped"
-    assert {states[t] for t in GOLD_RUN_TASKS} == {"success"}
+    assert states["dbt.orders_model_build"] == states["dbt.currencies_seed_build"] == "skipped"
+    assert {states[t] for t in GOLD_TASKS} == {"success"}
     assert "--full-refresh" in output
     assert_gold_matches(spark, dag_env, expected_gold(messages))
 
@@ -433,18 +448,18 @@ def test_a_failing_quality_test_fails_its_task_and_gold_does_not_run(
         t: table_rows(spark, dag_env, "gold", t) for t in ("fct_orders", "dim_customers")
     }
     publish_orders(dag_env, bad_total_orders(messages))
-    code, output, states = dag_run(dag_env)
+    # Retries allowed: a failed test must still fail its task at the first try.
+    code, output, states = dag_run({**dag_env, "LAKEHOUSE_DBT_RETRIES": "1"})
     assert code != 0
-    assert states["dbt.orders.run"] == "success"
-    assert states["dbt.orders.test"] == "failed"
-    assert {states[t] for t in GOLD_RUN_TASKS} == {"upstream_failed"}
-    summary = [line for line in output.splitlines() if "lakehouse: dbt.orders.test failed" in line]
+    assert states["dbt.orders_model_build"] == "failed"
+    assert {states[t] for t in GOLD_TASKS} == {"upstream_failed"}
+    summary = [line for line in output.splitlines() if "lakehouse: dbt.orders_model_build" in line]
     assert summary and "matches_items_total_orders_order_total" in summary[0], output[-5000:]
     # One alert, for the one failed task, on the alerts topic (no webhook is set).
     alerts = [
         json.loads(m["value"]) for m in messages_in(dag_env, [dag_env["LAKEHOUSE_ALERT_TOPIC"]])
     ]
-    assert [a["task_id"] for a in alerts] == ["dbt.orders.test"], alerts
+    assert [(a["task_id"], a["try_number"]) for a in alerts] == [("dbt.orders_model_build", 1)]
     assert "matches_items_total_orders_order_total" in " ".join(alerts[0]["failed"])
     assert alerts[0]["dbt_node"] == "model.lakehouse.orders"
     assert f"/dags/{PIPELINE}/runs/" in alerts[0]["log_url"]
