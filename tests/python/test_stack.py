@@ -3,8 +3,8 @@ stopped metastore said in one line."""
 
 from __future__ import annotations
 
-import json
 import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
-from helpers import VENV_BIN, bootstrap_of, ok, run, stack_env
+from helpers import PROJECT_DIR, VENV_BIN, bootstrap_of, ok, run, stack_env
 
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 from services.process import port_is_open
@@ -57,6 +57,10 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     make("down", env)
 
 
+def sql(env: dict[str, str], query: str):
+    return run(["make", "--no-print-directory", "sql", f"Q={query}"], env)
+
+
 def thrift_rows(env: dict[str, str], sql: str) -> list[tuple]:
     from pyhive import hive
 
@@ -84,11 +88,26 @@ def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> N
         assert f"{name} already running" in again
     assert pids(state_dir) == started
 
-    # A table registered in the metastore, and one local dbt process beside the Thrift server.
+    # A newcomer's `make up`, then `make build` (local dbt processes beside the Thrift server),
+    # and `make sql` answering while the build runs, then reading what it built.
     thrift_rows(env, "create table kept_table using delta as select 1 as kept")
-    dbt_show = [str(VENV_BIN / "dbt"), "--quiet", "show", "--target", "local", "--output", "json"]
-    shown = ok(run([*dbt_show, "--inline", "select kept from kept_table"], env))
-    assert json.loads(shown[shown.index("{") :])["show"] == [{"kept": 1}]
+    build = subprocess.Popen(
+        # Cautious: not the relationship test of silver orders, which this build does not make.
+        ["make", "--no-print-directory", "build",
+         "ARGS=--select currencies --indirect-selection cautious"],
+        env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        during = ok(sql(env, "select kept from kept_table"))
+        assert build.poll() is None, "the build ended before the query: not at the same time"
+        built, _ = build.communicate(timeout=600)
+    finally:
+        build.kill()
+    assert build.returncode == 0 and "ERROR=0" in built, built
+    assert "| 1 " in during, during
+    currencies = len((PROJECT_DIR / "seeds" / "currencies.csv").read_text().splitlines()) - 1
+    counted = ok(sql(env, "select count(*) from lakehouse_reference.currencies"))
+    assert f"| {currencies} " in counted, counted
 
     bootstrap = bootstrap_of(env)
     topic = f"kept-{uuid.uuid4().hex[:8]}"
@@ -104,12 +123,13 @@ def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> N
     # With the metastore down, dbt and the SQL shell stop at once, in one line that names it
     # and how to start it (not Hive's retries: tens of thousands of lines over 45 s).
     said = f"no metastore answers at 127.0.0.1:{env['METASTORE_PORT']}: start it with `make up`"
+    dbt_show = [str(VENV_BIN / "dbt"), "--quiet", "show", "--target", "local"]
     refused = run([*dbt_show, "--inline", "select kept from kept_table"], env)
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0 and output.count(said) == 1, output
     assert "\tat " not in output and len(output.splitlines()) < 30, output
     shell = run([str(VENV_BIN / "python"), "-m", "services.sql", "select 1"], env)
-    assert shell.returncode != 0 and said in shell.stderr, shell
+    assert shell.returncode != 0 and said in shell.stderr, shell  # `make sql` starts it first
 
     ok(make("up", env))
     assert sorted(consume_all(bootstrap, topic, expected=len(sent))) == sorted(sent)
