@@ -22,22 +22,15 @@ from pathlib import Path
 
 from common import bench_env, run, services, write_result
 
+from lakehouse import settings
+from services import airflow
+
 PIPELINE = "lakehouse_pipeline"
 
 
 def pipeline_runs(state: Path) -> list[tuple[str, str, str]]:
-    """(run_id, run_type, state) of each pipeline run, from Airflow's SQLite metadata DB."""
-    database = state / "airflow" / "airflow.db"
-    if not database.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-            return db.execute(
-                "select run_id, run_type, state from dag_run where dag_id = ? order by id",
-                (PIPELINE,),
-            ).fetchall()
-    except sqlite3.OperationalError:
-        return []
+    """(run_id, run_type, state) of each pipeline run, oldest first."""
+    return airflow.dag_runs(settings.load({"LAKEHOUSE_STATE_DIR": str(state)}), PIPELINE)
 
 
 def finished(state: Path, run_type: str) -> int:

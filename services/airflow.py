@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -36,6 +37,22 @@ def home(settings: Settings) -> Path:
 
 def service(settings: Settings) -> Service:
     return Service.in_stack(settings, "airflow", "airflow standalone")
+
+
+def dag_runs(settings: Settings, dag_id: str) -> list[tuple[str, str, str]]:
+    """(run_id, run_type, state) of each run of `dag_id`, oldest first, from the stack's SQLite
+    metadata DB: no Airflow CLI to start. None before Airflow has made the DB."""
+    database = home(settings) / "airflow.db"
+    if not database.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+            return db.execute(
+                "select run_id, run_type, state from dag_run where dag_id = ? order by id",
+                (dag_id,),
+            ).fetchall()
+    except sqlite3.OperationalError:  # the DB is there, its tables not yet
+        return []
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -33,6 +33,8 @@ from pipeline_oracle import (
 from ingest import config as ingest_config
 from ingest.generator import Trouble, generate
 from ingest.kafka_client import ensure_topics
+from lakehouse import settings as stack_settings
+from services import airflow as airflow_service
 
 AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
 DAGS = PROJECT_DIR / "dags"
@@ -344,14 +346,8 @@ def messages():
 
 
 def pipeline_runs(env: dict[str, str]) -> list[dict]:
-    """lakehouse_pipeline's runs, from Airflow's metadata DB (SQLite: no Airflow CLI start-up)."""
-    database = Path(env["LAKEHOUSE_STATE_DIR"]) / "airflow" / "airflow.db"
-    if not database.exists():
-        return []
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-        rows = db.execute(
-            "select run_id, run_type, state from dag_run where dag_id = ? order by id", (PIPELINE,)
-        ).fetchall()
+    """lakehouse_pipeline's runs, oldest first."""
+    rows = airflow_service.dag_runs(stack_settings.load(env), PIPELINE)
     return [{"run_id": r[0], "run_type": r[1], "state": r[2]} for r in rows]
 
 
