@@ -4,7 +4,8 @@ trigger: dags/lakehouse_triggers.py) and on a schedule.
 readiness (broker answers, topics exist) -> ingest (the bronze job, availableNow: it drains
 what arrived and stops) -> dbt source freshness -> plan (resolves the `select` param) -> the dbt
 graph (Cosmos: a `dbt build` task per seed and model, its tests included; a failing test fails
-its task and stops what is downstream). Gold models are Airflow assets, updated when their tests pass.
+its task and stops what is downstream). Gold models are Airflow assets, updated when their
+tests pass.
 
 Reprocessing from bronze, without touching Kafka: trigger with params, from the UI or
 `airflow dags trigger lakehouse_pipeline --conf '{"run_ingest": false, "full_refresh": true}'`.

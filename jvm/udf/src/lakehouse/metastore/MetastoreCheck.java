@@ -20,11 +20,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Without it, Hive's client retries for about 45 s and logs tens of thousands of lines of
  * stack traces, then fails with an error that names no address. With it, the line is logged and
- * the caller's own error follows (dbt: "Unable to instantiate SessionHiveMetaStoreClient"). Hive runs this hook
- * (hive.metastore.init.hooks, set in profiles/profiles.yml) before it opens its database
- * connection, when a process first needs the catalog: the ingest job, which needs none, never
- * runs it. A metastore service (hive.metastore.uris) does not run it either: Hive's client
- * names that address itself.
+ * the caller's own error follows (dbt: "Unable to instantiate SessionHiveMetaStoreClient").
+ * Hive runs this hook (hive.metastore.init.hooks, set in profiles/profiles.yml) before it opens
+ * its database connection, when a process first needs the catalog: the ingest job, which needs
+ * none, never runs it. A metastore service (hive.metastore.uris) does not run it either: Hive's
+ * client names that address itself.
  */
 public final class MetastoreCheck extends MetaStoreInitListener {
   private static final Logger LOG = LoggerFactory.getLogger(MetastoreCheck.class);
