@@ -124,7 +124,7 @@ AIRFLOW_DBT_TARGET = DBT_TARGET=$${DBT_TARGET:-thrift}
 .PHONY: airflow
 airflow: setup ## start the metastore, Kafka, the Thrift server and a local Airflow (UI on http://127.0.0.1:8080) running dags/
 	@$(AIRFLOW_DBT_TARGET) $(PY) -m services up metastore kafka thrift airflow
-	@echo "airflow: DAGs start paused; unpause lakehouse_pipeline in the UI, or run one now: make dag-test"
+	@echo "airflow: lakehouse_pipeline runs when events arrive (try make produce) and on its schedule; run one now: make dag-test (docs/orchestration.md)"
 
 .PHONY: cluster
 cluster: setup ## start a Spark standalone cluster (a master, two workers) on 127.0.0.1:7077; use it with LAKEHOUSE_SPARK_MASTER
