@@ -14,7 +14,6 @@ Writes bench/results/dag_run.json. Run it with `make bench`.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -28,9 +27,13 @@ from services import airflow
 PIPELINE = "lakehouse_pipeline"
 
 
+def stack(state: Path) -> settings.Settings:
+    return settings.load({"LAKEHOUSE_STATE_DIR": str(state)})
+
+
 def pipeline_runs(state: Path) -> list[tuple[str, str, str]]:
     """(run_id, run_type, state) of each pipeline run, oldest first."""
-    return airflow.dag_runs(settings.load({"LAKEHOUSE_STATE_DIR": str(state)}), PIPELINE)
+    return airflow.dag_runs(stack(state), PIPELINE)
 
 
 def finished(state: Path, run_type: str) -> int:
@@ -39,10 +42,8 @@ def finished(state: Path, run_type: str) -> int:
 
 def last_trigger_event(state: Path) -> datetime:
     """When the Kafka trigger's newest asset event was recorded (UTC)."""
-    with sqlite3.connect(f"file:{state / 'airflow' / 'airflow.db'}?mode=ro", uri=True) as db:
-        (stamp,) = db.execute(
-            "select max(timestamp) from asset_event where extra like '%from_trigger%'"
-        ).fetchone()
+    sql = "select max(timestamp) from asset_event where extra like '%from_trigger%'"
+    ((stamp,),) = airflow.metadata_rows(stack(state), sql)
     return datetime.fromisoformat(stamp).replace(tzinfo=UTC)
 
 

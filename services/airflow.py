@@ -39,20 +39,26 @@ def service(settings: Settings) -> Service:
     return Service.in_stack(settings, "airflow", "airflow standalone")
 
 
-def dag_runs(settings: Settings, dag_id: str) -> list[tuple[str, str, str]]:
-    """(run_id, run_type, state) of each run of `dag_id`, oldest first, from the stack's SQLite
-    metadata DB: no Airflow CLI to start. None before Airflow has made the DB."""
+def metadata_rows(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows of a read-only query on the stack's SQLite metadata DB: no Airflow CLI to start.
+    None before Airflow has made the DB and its tables."""
     database = home(settings) / "airflow.db"
     if not database.exists():
         return []
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-            return db.execute(
-                "select run_id, run_type, state from dag_run where dag_id = ? order by id",
-                (dag_id,),
-            ).fetchall()
+            return db.execute(sql, params).fetchall()
     except sqlite3.OperationalError:  # the DB is there, its tables not yet
         return []
+
+
+def dag_runs(settings: Settings, dag_id: str) -> list[tuple[str, str, str]]:
+    """(run_id, run_type, state) of each run of `dag_id`, oldest first."""
+    return metadata_rows(
+        settings,
+        "select run_id, run_type, state from dag_run where dag_id = ? order by id",
+        (dag_id,),
+    )
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import sqlite3
 import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from helpers import PROJECT_DIR, VENV_BIN, free_port, messages_in, ok, run, services
@@ -353,15 +351,10 @@ def pipeline_runs(env: dict[str, str]) -> list[dict]:
 
 def pipeline_paused(env: dict[str, str]) -> str | None:
     """Whether Airflow holds lakehouse_pipeline paused ("yes"/"no"), or None before it parsed it."""
-    database = Path(env["LAKEHOUSE_STATE_DIR"]) / "airflow" / "airflow.db"
-    if not database.exists():
-        return None
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
-            row = db.execute("select is_paused from dag where dag_id = ?", (PIPELINE,)).fetchone()
-    except sqlite3.OperationalError:  # the DAG table is not there yet
-        return None
-    return None if row is None else ("yes" if row[0] else "no")
+    rows = airflow_service.metadata_rows(
+        stack_settings.load(env), "select is_paused from dag where dag_id = ?", (PIPELINE,)
+    )
+    return ("yes" if rows[0][0] else "no") if rows else None
 
 
 def wait_for(what: str, condition, timeout_s: float, every_s: float = 3.0):
