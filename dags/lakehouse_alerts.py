@@ -28,6 +28,11 @@ TIMEOUT_S = 10.0
 log = logging.getLogger("lakehouse.alerts")
 
 
+def sla_minutes() -> float:
+    """LAKEHOUSE_RUN_SLA_MINUTES: how long a pipeline run may go before it alerts (0: never)."""
+    return float(os.environ.get("LAKEHOUSE_RUN_SLA_MINUTES", "60"))
+
+
 def alert_payload(context: Mapping[str, Any]) -> dict[str, Any]:
     """What an alert says: the DAG, run, task, dbt node and failed tests, and the task's log."""
     facts = common.failure_facts(context)
@@ -107,7 +112,7 @@ async def run_over_deadline(context: Mapping[str, Any] | None = None, **_: Any) 
     import asyncio
 
     run = (context or {}).get("dag_run") or {}
-    minutes = os.environ.get("LAKEHOUSE_RUN_SLA_MINUTES", "?")
+    minutes = f"{sla_minutes():g}"
     payload = {
         "text": (
             f"lakehouse: {run.get('dag_id', '?')} run {run.get('dag_run_id', '?')} is still "
@@ -128,7 +133,7 @@ def deadline() -> Any:
 
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    minutes = float(os.environ.get("LAKEHOUSE_RUN_SLA_MINUTES", "60"))
+    minutes = sla_minutes()
     if minutes <= 0:
         return None
     return DeadlineAlert(
