@@ -55,6 +55,21 @@
 {%- endmacro %}
 
 
+{% macro contract_payload_hash(contract) -%}
+    {#-
+        A digest of what the event says, every contract field but event_id, as typed by
+        contract_columns: two deliveries of one event_id with the same digest are one event
+        delivered twice; with different digests, a conflict (docs/design.md). Typed fields, so
+        that key order, white space and the wire format do not count.
+    -#}
+    sha2(to_json(struct(
+        {%- for field in contract.fields if field.name != 'event_id' %}
+        {{ field.name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    )), 256)
+{%- endmacro %}
+
+
 {% macro contract_structure_error(contract, payload='payload') -%}
     {#-
         Why the payload breaks the contract's structure (a required field missing or of

@@ -3,7 +3,7 @@
     Events arrive duplicated, late and out of order, so, unlike dbt's stock merge, it:
     - compares unique keys null-safely (<=>);
     - with `order_by` (columns that order versions of a row, newest last, e.g.
-      ['last_event_at', 'last_kafka_offset']): keeps only the newest incoming row per key, so
+      ['last_event_at', 'last_event_id']): keeps only the newest incoming row per key, so
       Delta never sees several source rows for one target row, and updates a matched row only
       when the incoming one is newer;
     - with `keep_least` / `keep_greatest`: columns that always take the least /
@@ -14,7 +14,10 @@
       a batch of old news (silver re-reads a lookback window) rewrites no files;
     - with `sync`, for a model that selects its whole current state (an aggregate): writes
       only the rows that differ from the stored ones, and deletes the stored keys the model no
-      longer has, so a run with nothing new writes nothing.
+      longer has, so a run with nothing new writes nothing;
+    - with `sync` and `scope` (a column, e.g. order_id of order lines), for a model that
+      selects the whole current state of only some scopes (the orders that changed): the same,
+      but only stored rows of a scope the model selected can be gone.
 
     lakehouse_merge_sql builds the statement from plain arguments (no dbt context), so
     tests/python/test_merge_macro.py renders it with Jinja and runs it on Delta.
@@ -29,7 +32,8 @@
     order_by=none,
     keep_least=[],
     keep_greatest=[],
-    sync=false
+    sync=false,
+    scope=none
 ) %}
     {%- if unique_key is none -%}
         {%- set keys = [] -%}
@@ -64,7 +68,7 @@
     {%- if not keys or order_by %}
         {{ exceptions.raise_compiler_error('the sync strategy needs a unique_key and no order_by') }}
     {%- endif %}
-    {{ lakehouse_sync_merge_sql(target, source, predicates, update_columns) }}
+    {{ lakehouse_sync_merge_sql(target, source, predicates, update_columns, scope) }}
     {%- else %}
 
     merge into {{ target }} as dbt_internal_dest
@@ -128,8 +132,11 @@
 {% endmacro %}
 
 
-{% macro lakehouse_sync_merge_sql(target, source, predicates, columns) %}
+{% macro lakehouse_sync_merge_sql(target, source, predicates, columns, scope=none) %}
     {#- `columns`: every column of the target (merge_update_columns does not apply). #}
+    {%- if scope is not none and scope not in columns -%}
+        {{ exceptions.raise_compiler_error('sync: scope ' ~ scope ~ ' is not a column of ' ~ target) }}
+    {%- endif %}
     {%- set unchanged = [] + predicates -%}
     {%- for column in columns -%}
         {%- do unchanged.append('dbt_internal_source.' ~ column ~ ' <=> dbt_internal_dest.' ~ column) -%}
@@ -152,6 +159,10 @@
             {%- endfor %}
             true as dbt_merge_is_gone
         from {{ target }} as dbt_internal_dest
+        {%- if scope is not none %}
+        left semi join (select distinct {{ scope }} from {{ source }}) as dbt_merge_scopes
+            on dbt_internal_dest.{{ scope }} <=> dbt_merge_scopes.{{ scope }}
+        {%- endif %}
         left anti join {{ source }} as dbt_internal_source
             on {{ predicates | join('\n            and ') }}
     ) as dbt_internal_source

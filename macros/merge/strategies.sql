@@ -3,8 +3,9 @@
     strategies are (a `get_incremental_<name>_sql` macro each); dbt's own `merge` is left alone.
     - latest_wins: upsert by unique_key where the newest version of a row wins, whatever order
       events arrive in. meta.latest_wins: order_by (newest last), keep_least, keep_greatest.
-    - sync: the model selects its whole current state (an aggregate); write only the rows
-      that changed and delete the keys that are gone.
+    - sync: the model selects its whole current state (an aggregate), or with meta.sync.scope
+      the whole current state of the scopes it selects (order lines of the changed orders);
+      write only the rows that changed and delete the keys that are gone.
     The SQL and its semantics: macros/merge/lakehouse_merge.sql; docs/dbt.md.
 -#}
 
@@ -28,7 +29,12 @@
 
 
 {% macro get_incremental_sync_sql(arg_dict) -%}
-    {{ return(lakehouse_strategy_sql(arg_dict, {'sync': true})) }}
+    {%- set settings = (config.get('meta') or {}).get('sync', {}) -%}
+    {%- set unknown = settings.keys() | reject('in', ['scope']) | list -%}
+    {%- if unknown -%}
+        {{ exceptions.raise_compiler_error('meta.sync: unknown ' ~ unknown | join(', ') ~ ' (known: scope)') }}
+    {%- endif -%}
+    {{ return(lakehouse_strategy_sql(arg_dict, {'sync': true, 'scope': settings.get('scope')})) }}
 {%- endmacro %}
 
 
@@ -52,6 +58,7 @@
         keep_least=settings.get('keep_least', []),
         keep_greatest=settings.get('keep_greatest', []),
         sync=settings.get('sync', false),
+        scope=settings.get('scope'),
     ) }}
     {%- endset -%}
     {{ return(sql) }}

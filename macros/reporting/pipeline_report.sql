@@ -7,6 +7,7 @@
     {%- set bronze = source('bronze', 'kafka_events') -%}
     {%- set layers = [
         ('bronze', bronze),
+        ('silver', ref('int_event_first_deliveries')),
         ('silver', ref('orders')),
         ('silver', ref('payments')),
         ('silver', ref('order_items')),

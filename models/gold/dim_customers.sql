@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='merge',
+        incremental_strategy='sync',
         unique_key='customer_id',
         on_schema_change='fail',
         meta={'zorder_by': ['customer_id']},
@@ -9,8 +9,11 @@
 }}
 
 {#-
-    Incremental: customers with an order changed in fct_orders since the newest
-    source_last_ingested_at here are recomputed from all of their orders.
+    Aggregated each run from all of fct_orders, like daily_revenue: an order can move to
+    another customer, and both the customer it leaves and the one it joins must be
+    recomputed, which the changed rows alone cannot say (they hold only the new owner). The
+    sync strategy (macros/merge/strategies.sql) writes only the customers whose numbers
+    changed and deletes customers left with no order: a run with nothing new writes nothing.
 -#}
 
 with
@@ -21,33 +24,20 @@ fct_orders as (
 
 ),
 
-changed_customers as (
-
-    select distinct fct_orders.customer_id from fct_orders
-    where {{
-        changed_since_read_mark('fct_orders.source_last_ingested_at', 'source_last_ingested_at')
-    }}
-
-),
-
-
 final as (
 
     select
-        fct_orders.customer_id,
-        max(fct_orders.customer_email_hash) as customer_email_hash,
-        min(fct_orders.placed_at) as first_order_at,
-        max(fct_orders.placed_at) as last_order_at,
-        count_if(not fct_orders.is_cancelled) as orders_count,
+        customer_id,
+        max_by(customer_email_hash, struct(last_event_at, order_id)) as customer_email_hash,
+        min(placed_at) as first_order_at,
+        max(placed_at) as last_order_at,
+        count_if(not is_cancelled) as orders_count,
         cast(
-            coalesce(
-                sum(case when not fct_orders.is_cancelled then fct_orders.order_total_usd end), 0
-            ) as decimal(18, 2)
+            coalesce(sum(case when not is_cancelled then order_total_usd end), 0) as decimal(18, 2)
         ) as lifetime_value_usd,
-        max(fct_orders.source_last_ingested_at) as source_last_ingested_at
+        max(source_last_ingested_at) as source_last_ingested_at
     from fct_orders
-    inner join changed_customers on fct_orders.customer_id = changed_customers.customer_id
-    group by fct_orders.customer_id
+    group by customer_id
 
 )
 

@@ -11,7 +11,10 @@
 {#-
     Incremental: only orders whose state or payments changed since the newest
     source_last_ingested_at here are recomputed, each from all of its silver rows, so a run
-    costs what changed.
+    costs what changed; and the orders whose day's exchange rate is not the one they were
+    converted at (a rate published or corrected later), found from this table's own
+    order_date and rate_to_usd. An order converts at the rate of its UTC day, or else at the
+    latest earlier rate of its currency; with none, rate_to_usd is null and its test fails.
 -#}
 
 with
@@ -34,6 +37,30 @@ exchange_rates as (
 
 ),
 
+order_days as (
+
+    select distinct
+        currency,
+        to_date(placed_at) as order_date
+    from orders
+
+),
+
+day_rates as (
+
+    select
+        order_days.currency,
+        order_days.order_date,
+        max_by(exchange_rates.rate_to_usd, exchange_rates.rate_date) as rate_to_usd
+    from order_days
+    left join exchange_rates
+        on
+            order_days.currency = exchange_rates.currency_code
+            and order_days.order_date >= exchange_rates.rate_date
+    group by order_days.currency, order_days.order_date
+
+),
+
 changed_orders as (
 
     select orders.order_id from orders
@@ -41,6 +68,15 @@ changed_orders as (
     union
     select payments.order_id from payments
     where {{ changed_since_read_mark('payments.last_ingested_at', 'source_last_ingested_at') }}
+    {%- if is_incremental() %}
+        union
+        select converted.order_id from {{ this }} as converted
+        left join day_rates
+            on
+                converted.currency = day_rates.currency
+                and converted.order_date = day_rates.order_date
+        where not (converted.rate_to_usd <=> day_rates.rate_to_usd)
+    {%- endif %}
 
 ),
 
@@ -62,7 +98,7 @@ joined as (
 
     select
         orders.*,
-        exchange_rates.rate_to_usd,
+        day_rates.rate_to_usd,
         coalesce(payment_totals.amount_captured, 0) as captured,
         coalesce(payment_totals.amount_refunded, 0) as refunded,
         coalesce(payment_totals.payments_count, 0) as payments_count,
@@ -71,7 +107,10 @@ joined as (
     from orders
     inner join changed_orders on orders.order_id = changed_orders.order_id
     left join payment_totals on orders.order_id = payment_totals.order_id
-    left join exchange_rates on orders.currency = exchange_rates.currency_code
+    left join day_rates
+        on
+            orders.currency = day_rates.currency
+            and to_date(orders.placed_at) = day_rates.order_date
 
 ),
 

@@ -1,16 +1,19 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='merge',
+        incremental_strategy='sync',
         unique_key='order_item_id',
+        meta={'sync': {'scope': 'order_id'}},
         on_schema_change='append_new_columns',
     )
 }}
 
 {#-
-    Incremental runs rebuild the lines of the orders that silver orders changed since the
-    newest order_last_ingested_at here. (An order whose newer state has fewer lines would keep
-    its extra old lines; the shop's events never change an order's items.)
+    Incremental runs select every line of the orders that silver orders changed since the
+    newest order_last_ingested_at here. The sync strategy, scoped to order_id
+    (macros/merge/strategies.sql), then writes the lines that differ and deletes the lines of
+    those orders that their newest state no longer has: an order's items may shrink, grow or
+    change with any event.
 -#}
 
 with

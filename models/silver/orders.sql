@@ -5,7 +5,7 @@
         unique_key='order_id',
         meta={
             'latest_wins': {
-                'order_by': ['last_event_at', 'last_kafka_offset'],
+                'order_by': ['last_event_at', 'last_event_id'],
                 'keep_least': ['placed_at'],
                 'keep_greatest': ['last_ingested_at'],
             },
@@ -15,18 +15,41 @@
 }}
 
 {#-
-    latest_wins (macros/merge/strategies.sql): a late event never overwrites a newer state,
-    but the earliest event still sets placed_at. Incremental runs read what was ingested since
-    the newest last_ingested_at here, less a lookback; every column is a function of the set
-    of events, so a full refresh gives the same rows.
+    The ordering rule (docs/design.md): each event once, at its first delivery
+    (int_event_first_deliveries); the newest by event time wins, equal times fall to the
+    greater event_id. latest_wins (macros/merge/strategies.sql) applies the same order to the
+    stored state, so a late event never overwrites a newer one, yet the earliest event still
+    sets placed_at. Incremental runs read what was ingested since the newest last_ingested_at
+    here, less a lookback; every column is a function of the set of events, not of their
+    arrival order, so a full refresh gives the same rows.
 -#}
+
+{%- set unread = unread_rows('last_ingested_at') %}
 
 with
 
 events as (
 
     select * from {{ ref('stg_shop__orders') }}
-    where is_valid and {{ unread_rows('last_ingested_at') }}
+    where is_valid and {{ unread }}
+
+),
+
+first_deliveries as (
+
+    select * from {{ ref('int_event_first_deliveries') }}
+    where {{ unread }}
+
+),
+
+first_events as (
+
+    select events.* from events
+    left semi join first_deliveries
+        on
+            events.kafka_topic = first_deliveries.kafka_topic
+            and events.kafka_partition = first_deliveries.kafka_partition
+            and events.kafka_offset = first_deliveries.kafka_offset
 
 ),
 
@@ -36,11 +59,11 @@ ranked as (
         *,
         row_number() over (
             partition by order_id
-            order by event_at desc, kafka_offset desc
+            order by event_at desc, event_id desc
         ) as recency_rank,
         min(event_at) over (partition by order_id) as first_event_at,
         max(_ingested_at) over (partition by order_id) as newest_ingested_at
-    from events
+    from first_events
 
 ),
 
@@ -61,7 +84,6 @@ final as (
         event_at as last_event_at,
         event_id as last_event_id,
         event_type as last_event_type,
-        kafka_offset as last_kafka_offset,
         newest_ingested_at as last_ingested_at
     from ranked
     where recency_rank = 1

@@ -5,7 +5,7 @@
         unique_key='payment_id',
         meta={
             'latest_wins': {
-                'order_by': ['last_event_at', 'last_kafka_offset'],
+                'order_by': ['last_event_at', 'last_event_id'],
                 'keep_least': ['first_event_at'],
                 'keep_greatest': ['last_ingested_at'],
             },
@@ -14,14 +14,34 @@
     )
 }}
 
-{#- latest_wins, like silver orders (macros/merge/strategies.sql). -#}
+{#- The ordering rule and the merge of silver orders (models/silver/orders.sql). -#}
+
+{%- set unread = unread_rows('last_ingested_at') %}
 
 with
 
 events as (
 
     select * from {{ ref('stg_shop__payments') }}
-    where is_valid and {{ unread_rows('last_ingested_at') }}
+    where is_valid and {{ unread }}
+
+),
+
+first_deliveries as (
+
+    select * from {{ ref('int_event_first_deliveries') }}
+    where {{ unread }}
+
+),
+
+first_events as (
+
+    select events.* from events
+    left semi join first_deliveries
+        on
+            events.kafka_topic = first_deliveries.kafka_topic
+            and events.kafka_partition = first_deliveries.kafka_partition
+            and events.kafka_offset = first_deliveries.kafka_offset
 
 ),
 
@@ -31,11 +51,11 @@ ranked as (
         *,
         row_number() over (
             partition by payment_id
-            order by event_at desc, kafka_offset desc
+            order by event_at desc, event_id desc
         ) as recency_rank,
         min(event_at) over (partition by payment_id) as earliest_event_at,
         max(_ingested_at) over (partition by payment_id) as newest_ingested_at
-    from events
+    from first_events
 
 ),
 
@@ -53,7 +73,6 @@ final as (
         earliest_event_at as first_event_at,
         event_at as last_event_at,
         event_id as last_event_id,
-        kafka_offset as last_kafka_offset,
         newest_ingested_at as last_ingested_at
     from ranked
     where recency_rank = 1

@@ -9,18 +9,23 @@
 }}
 
 {#-
-    Its newest row says little about how far it has read (a clean day adds none), so it
-    records that in a table property (record_read_mark: macros/incremental/read_marks.sql).
+    Two kinds of record: those that break the contract, and conflicts, a later delivery of an
+    event_id whose payload differs from its first delivery (which silver keeps). Its newest
+    row says little about how far it has read (a clean day adds none), so it records that in
+    a table property (record_read_mark: macros/incremental/read_marks.sql).
 -#}
 
 {%- set staging_models = ['stg_shop__orders', 'stg_shop__payments'] %}
 
 with
 
-invalid as (
+deliveries as (
 
     {% for staging_model in staging_models -%}
         select
+            event_id,
+            payload_hash,
+            is_valid,
             kafka_topic,
             kafka_partition,
             kafka_offset,
@@ -30,7 +35,6 @@ invalid as (
             _ingested_at,
             ingest_date
         from {{ ref(staging_model) }}
-        where not is_valid
         {% if not loop.last %}
             union all
 
@@ -39,10 +43,59 @@ invalid as (
 
 ),
 
-filtered as (
+first_deliveries as (
 
-    select * from invalid
+    select * from {{ ref('int_event_first_deliveries') }}
+
+),
+
+unread as (
+
+    select * from deliveries
     where {{ unread_rows('first_seen_at') }}
+
+),
+
+invalid as (
+
+    select * from unread
+    where not is_valid
+
+),
+
+conflicts as (
+
+    select
+        unread.kafka_topic,
+        unread.kafka_partition,
+        unread.kafka_offset,
+        unread.raw_value,
+        concat(
+            'conflicting duplicate: event_id delivered before with another payload (kept: ',
+            first_deliveries.kafka_topic, '/', first_deliveries.kafka_partition, '/',
+            first_deliveries.kafka_offset, ')'
+        ) as invalid_reason,
+        unread.is_malformed,
+        unread._ingested_at
+    from unread
+    inner join first_deliveries on unread.event_id = first_deliveries.event_id
+    where unread.is_valid and unread.payload_hash != first_deliveries.payload_hash
+
+),
+
+quarantined as (
+
+    select
+        kafka_topic,
+        kafka_partition,
+        kafka_offset,
+        raw_value,
+        invalid_reason,
+        is_malformed,
+        _ingested_at
+    from invalid
+    union all
+    select * from conflicts
 
 ),
 
@@ -57,7 +110,7 @@ final as (
         is_malformed,
         raw_value,
         _ingested_at as first_seen_at
-    from filtered
+    from quarantined
 
 )
 

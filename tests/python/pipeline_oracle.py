@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -23,6 +23,9 @@ from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 # The development salt of customer_email_hash (LAKEHOUSE_EMAIL_SALT's default).
 SALT = "lakehouse-dev-salt"
 CENT = Decimal("0.01")
+# The message kinds that are well-formed deliveries of an event (ingest.generator's, and the
+# hand-made conflicts: an event_id delivered again with another payload).
+VALID_KINDS = ("valid", "duplicate", "conflict")
 ALL_TABLES = [
     ("silver", "orders"),
     ("silver", "payments"),
@@ -115,35 +118,95 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def expected_gold(messages: list) -> dict[str, dict[str, dict]]:
-    rates = {
-        row["currency_code"]: Decimal(row["rate_to_usd"])
-        for row in csv.DictReader((PROJECT_DIR / "seeds/exchange_rates.csv").open())
-    }
-    newest_order: dict[str, dict] = {}
-    first_seen: dict[str, datetime] = {}
-    newest_payment: dict[str, dict] = {}
+def seed_rates() -> dict[str, list[tuple[date, Decimal]]]:
+    """The exchange_rates seed: per currency, (rate_date, rate) in date order."""
+    rates: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
+    for row in csv.DictReader((PROJECT_DIR / "seeds/exchange_rates.csv").open()):
+        rates[row["currency_code"]].append(
+            (date.fromisoformat(row["rate_date"]), Decimal(row["rate_to_usd"]))
+        )
+    return {code: sorted(dated) for code, dated in rates.items()}
+
+
+def rate_on(rates: dict[str, list[tuple[date, Decimal]]], currency: str, day: date):
+    """The rate of `day`, or else the latest earlier one; None when there is none."""
+    earlier = [rate for rate_date, rate in rates.get(currency, []) if rate_date <= day]
+    return earlier[-1] if earlier else None
+
+
+def first_deliveries(messages: list) -> tuple[list[dict], list]:
+    """The ordering rule's first step (docs/design.md): each event_id once, as its first
+    valid delivery said it. Also the later deliveries that said something else (conflicts,
+    which quarantine keeps). Messages are in the order they were delivered."""
+    first: dict[str, dict] = {}
+    conflicts = []
     for message in messages:
-        if message.kind not in ("valid", "duplicate"):
+        if message.kind not in VALID_KINDS:
             continue
         event = json.loads(message.value)
-        at = _ts(event["event_ts"])
-        if message.contract == "orders":
-            oid = event["order_id"]
-            first_seen[oid] = min(first_seen.get(oid, at), at)
-            if oid not in newest_order or at > _ts(newest_order[oid]["event_ts"]):
-                newest_order[oid] = event
-        else:
-            pid = event["payment_id"]
-            if pid not in newest_payment or at > _ts(newest_payment[pid]["event_ts"]):
-                newest_payment[pid] = event
+        kept = first.setdefault(event["event_id"], event)
+        if kept is not event and kept != event:
+            conflicts.append(message)
+    return list(first.values()), conflicts
+
+
+def _newest(event: dict) -> tuple[datetime, str]:
+    """Which of two events of one key is newer: event time, then the greater event_id."""
+    return _ts(event["event_ts"]), event["event_id"]
+
+
+def latest_orders(messages: list) -> dict[str, dict]:
+    """Per order: its newest event under the ordering rule, with `placed_at`, the earliest
+    event time seen."""
+    events, _ = first_deliveries(messages)
+    orders: dict[str, dict] = {}
+    for event in events:
+        if "payment_id" in event:
+            continue
+        oid, at = event["order_id"], _ts(event["event_ts"])
+        current = orders.get(oid)
+        placed_at = min(at, current["placed_at"]) if current else at
+        if current is None or _newest(event) > _newest(current):
+            current = event
+        orders[oid] = {**current, "placed_at": placed_at}
+    return orders
+
+
+def expected_order_items(messages: list) -> dict[str, dict]:
+    """silver.order_items: the lines of each order's newest state."""
+    return {
+        f"{oid}-{number}": {
+            "order_item_id": f"{oid}-{number}",
+            "order_id": oid,
+            "line_number": str(number),
+            "sku": item["sku"],
+            "quantity": str(item["quantity"]),
+            "unit_price": _money(Decimal(str(item["unit_price"]))),
+            "line_total": _money(Decimal(str(item["unit_price"])) * item["quantity"]),
+            "currency": order["currency"],
+        }
+        for oid, order in latest_orders(messages).items()
+        for number, item in enumerate(order["items"], start=1)
+    }
+
+
+def expected_gold(messages: list, rates: dict | None = None) -> dict[str, dict[str, dict]]:
+    """Gold from the messages; `rates` overrides the exchange_rates seed."""
+    rates = seed_rates() if rates is None else rates
+    newest_payment: dict[str, dict] = {}
+    for event in first_deliveries(messages)[0]:
+        if "payment_id" not in event:
+            continue
+        pid = event["payment_id"]
+        if pid not in newest_payment or _newest(event) > _newest(newest_payment[pid]):
+            newest_payment[pid] = event
 
     payments_of: dict[str, list[dict]] = defaultdict(list)
     for payment in newest_payment.values():
         payments_of[payment["order_id"]].append(payment)
 
     fct: dict[str, dict] = {}
-    for oid, order in newest_order.items():
+    for oid, order in latest_orders(messages).items():
         paid = payments_of[oid]
         total = Decimal(str(order["order_total"]))
         captured = sum(
@@ -153,7 +216,8 @@ def expected_gold(messages: list) -> dict[str, dict[str, dict]]:
         refunded = sum(
             (Decimal(str(p["amount"])) for p in paid if p["status"] == "refunded"), Decimal(0)
         )
-        rate = rates[order["currency"]]
+        placed_at = order["placed_at"]
+        rate = rate_on(rates, order["currency"], placed_at.date())
         email = order["customer_email"].strip(" ").lower()
         fct[oid] = {
             "order_id": oid,
@@ -164,8 +228,8 @@ def expected_gold(messages: list) -> dict[str, dict[str, dict]]:
             "currency": order["currency"],
             "order_total": _money(total),
             "channel": order.get("channel"),
-            "placed_at": _fmt_ts(first_seen[oid]),
-            "order_date": first_seen[oid].date().isoformat(),
+            "placed_at": _fmt_ts(placed_at),
+            "order_date": placed_at.date().isoformat(),
             "last_event_at": _fmt_ts(_ts(order["event_ts"])),
             "amount_captured": _money(captured),
             "amount_refunded": _money(refunded),
@@ -191,25 +255,29 @@ def expected_gold(messages: list) -> dict[str, dict[str, dict]]:
         day["net"] += Decimal(row["net_paid_usd"])
         customer = customers.setdefault(
             row["customer_id"],
-            {"first": row["placed_at"], "last": row["placed_at"], "count": 0, "ltv": Decimal(0)},
-        )
+            {"first": row["placed_at"], "last": row["placed_at"], "count": 0, "ltv": Decimal(0),
+             "newest": ("", "")},
+        )  # fmt: skip
         customer["first"] = min(customer["first"], row["placed_at"])
         customer["last"] = max(customer["last"], row["placed_at"])
         customer["count"] += not cancelled
         customer["ltv"] += Decimal(0) if cancelled else Decimal(row["order_total_usd"])
-        customer["hash"] = row["customer_email_hash"]
+        # The e-mail of the order with the newest event (ties: the greater order_id).
+        newest = (row["last_event_at"], row["order_id"])
+        if newest > customer["newest"]:
+            customer["newest"], customer["hash"] = newest, row["customer_email_hash"]
 
     return {
         "fct_orders": fct,
         "daily_revenue": {
-            date: {
-                "order_date": date,
+            order_date: {
+                "order_date": order_date,
                 "orders_placed": str(d["orders_placed"]),
                 "orders_cancelled": str(d["orders_cancelled"]),
                 "gross_revenue_usd": _money(d["gross"]),
                 "net_paid_usd": _money(d["net"]),
             }
-            for date, d in daily.items()
+            for order_date, d in daily.items()
         },
         "dim_customers": {
             cid: {
@@ -225,10 +293,15 @@ def expected_gold(messages: list) -> dict[str, dict[str, dict]]:
     }
 
 
+def assert_table_matches(spark, env: dict[str, str], layer: str, table: str, rows: dict) -> None:
+    """Every expected row, and no other, with the expected value in each expected column."""
+    actual = table_rows(spark, env, layer, table)
+    assert set(actual) == set(rows), f"{table}: keys differ: {set(actual) ^ set(rows)}"
+    for key, want in rows.items():
+        got = {column: actual[key][column] for column in want}
+        assert got == want, f"{table} {key}"
+
+
 def assert_gold_matches(spark, env: dict[str, str], expected: dict[str, dict[str, dict]]) -> None:
     for table, rows in expected.items():
-        actual = table_rows(spark, env, "gold", table)
-        assert set(actual) == set(rows), f"{table}: keys differ"
-        for key, want in rows.items():
-            got = {column: actual[key][column] for column in want}
-            assert got == want, f"{table} {key}"
+        assert_table_matches(spark, env, "gold", table, rows)

@@ -3,7 +3,8 @@
 Cases: a newer version updates; an older (late) version does not, but still lowers the kept
 earliest time; duplicates in one batch collapse to the newest; null keys match null-safely;
 new keys insert; without merge_order_by the stock behaviour (update all) holds; `sync` writes
-only the rows that differ and deletes the keys that are gone.
+only the rows that differ and deletes the keys that are gone, with a `scope` only in the scopes
+the source selects.
 """
 
 from __future__ import annotations
@@ -144,3 +145,52 @@ def test_sync_writes_only_what_differs_and_deletes_what_is_gone(spark, tables) -
         metrics = entry["operationMetrics"]
         assert metrics.get("numTargetFilesAdded", "0") == "0", metrics
         assert metrics.get("numTargetFilesRemoved", "0") == "0", metrics
+
+
+def test_sync_with_a_scope_replaces_the_lines_of_the_orders_it_selects(spark) -> None:
+    """Order lines keyed by line: o1 shrinks from three lines to one, o2 changes a line and
+    gains one, o3 is not selected, so its lines stay although the source lacks them."""
+    suffix = uuid.uuid4().hex[:8]
+    target, source = f"lines_target_{suffix}", f"lines_source_{suffix}"
+    columns = "line_id string, order_id string, sku string, quantity int"
+    for table in (target, source):
+        spark.sql(f"create table {table} ({columns}) using delta")
+    try:
+        spark.sql(
+            f"insert into {target} values ('o1-1', 'o1', 'a', 1), ('o1-2', 'o1', 'b', 1), "
+            "('o1-3', 'o1', 'c', 1), ('o2-1', 'o2', 'a', 1), ('o3-1', 'o3', 'z', 9)"
+        )
+        spark.sql(
+            f"insert into {source} values ('o1-1', 'o1', 'a', 2), "
+            "('o2-1', 'o2', 'a', 1), ('o2-2', 'o2', 'd', 4)"
+        )
+        env = jinja2.Environment(extensions=["jinja2.ext.do"])
+        macros = env.from_string((PROJECT_DIR / "macros/merge/lakehouse_merge.sql").read_text())
+        sql = str(
+            macros.module.lakehouse_merge_sql(
+                target=target,
+                source=source,
+                unique_key="line_id",
+                update_columns=["line_id", "order_id", "sku", "quantity"],
+                sync=True,
+                scope="order_id",
+            )
+        )
+        spark.sql(sql)
+        assert rows(spark, target) == {
+            ("o1-1", "o1", "a", 2),
+            ("o2-1", "o2", "a", 1),
+            ("o2-2", "o2", "d", 4),
+            ("o3-1", "o3", "z", 9),
+        }
+        metrics = (
+            spark.sql(f"describe history {target}")
+            .orderBy("version")
+            .collect()[-1]["operationMetrics"]
+        )
+        # o1-1 updated, o2-2 inserted, o1-2 and o1-3 deleted; o2-1 and o3-1 not written.
+        assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsInserted"]) == ("1", "1")
+        assert metrics["numTargetRowsDeleted"] == "2"
+    finally:
+        for table in (target, source):
+            spark.sql(f"drop table {table}")

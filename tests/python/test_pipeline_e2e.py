@@ -1,6 +1,7 @@
 """The whole pipeline on the real stack: generated events with duplicates, late and out-of-order
-events and malformed messages -> Kafka -> bronze -> dbt -> silver and gold, checked
-against an independent Python computation of the same definitions, every row and column.
+events and malformed messages, plus hand-made changes of shape and owner across the two
+batches -> Kafka -> bronze -> dbt -> silver and gold, checked against an independent Python
+computation of the same definitions, every row and column, after each build.
 
 Then: a full refresh gives the same rows as the incremental history, and a bad batch that
 breaks an error-severity test stops gold.
@@ -13,6 +14,7 @@ steps share the session's stack (their own topics, bronze and schema) and run in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -20,7 +22,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,17 +30,28 @@ import pytest
 from helpers import VENV_BIN, dead_letters, ok, run
 from pipeline_oracle import (
     ALL_TABLES,
+    SALT,
     assert_gold_matches,
+    assert_table_matches,
     bad_total_orders,
     expected_gold,
+    expected_order_items,
     publish_orders,
     publish_part,
+    seed_rates,
     table_path,
     table_rows,
 )
 
 from ingest import config as ingest_config
-from ingest.generator import DEAD_LETTER_KINDS, DEFAULT_START, MALFORMED_KINDS, Trouble, generate
+from ingest.generator import (
+    DEAD_LETTER_KINDS,
+    DEFAULT_START,
+    MALFORMED_KINDS,
+    Message,
+    Trouble,
+    generate,
+)
 
 SCHEMA = "e2e"
 # The rates the reliability suite promises to survive (docs/reliability.md).
@@ -63,6 +76,9 @@ QUARANTINE_REASONS = {
     "negative_amount": "negative ",
     "unknown_currency": "unknown currency: ",
 }
+# Every kind quarantine keeps, with its reason: the malformed, and a later delivery of an
+# event_id with another payload (the first delivery stays in silver).
+QUARANTINED = {**QUARANTINE_REASONS, "conflict": "conflicting duplicate: "}
 
 
 EMAIL = re.compile(r"(?<![^\s@\"])[^\s@\"]++@[^\s@\"]+\.[a-z]{2,}")  # linear: see redact_emails
@@ -83,9 +99,11 @@ def env(thrift_env, tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def messages():
-    """240 orders on schema version 1, then 160 on version 2 (with `channel`): the producers
-    switch mid-stream, after silver exists, while late version 1 events keep coming."""
+def batches():
+    """The two batches. Generated: 240 orders on schema version 1, then 160 on version 2 (with
+    `channel`), cut where version 2 starts: the producers switch mid-stream, after silver
+    exists, while late version 1 events keep coming. Then the hand-made changes of each batch
+    (shape_changes)."""
     v1, _ = generate(240, seed=101, span=timedelta(hours=30), trouble=TROUBLE)
     v2, _ = generate(
         160,
@@ -94,7 +112,104 @@ def messages():
         span=timedelta(hours=20),
         trouble=replace(TROUBLE, v2_rate=1.0),
     )
-    return sorted(v1 + v2, key=lambda m: m.send_at)
+    generated = sorted(v1 + v2, key=lambda m: m.send_at)
+    cut = next(i for i, m in enumerate(generated) if is_v2(m))
+    assert 0.25 < cut / len(generated) < 0.8
+    assert any(m.kind == "valid" and not is_v2(m) for m in generated[cut:])
+    first, second = shape_changes()
+    return generated[:cut] + first, generated[cut:] + second
+
+
+@pytest.fixture(scope="module")
+def messages(batches):
+    return batches[0] + batches[1]
+
+
+def _email_hash(email: str) -> str:
+    return hashlib.sha256((email.strip(" ").lower() + SALT).encode()).hexdigest()
+
+
+def shape_changes() -> tuple[list[Message], list[Message]]:
+    """Orders that change shape and owner between the two batches (docs/design.md's rules):
+    chg-1's items shrink (and a quantity changes), chg-2's grow (and a sku changes), chg-3
+    moves from customer a to b, chg-4's late order_placed moves it to an earlier day (and
+    rate), chg-5 has two events at one event time whose loser is delivered again, chg-6's
+    event_id comes again with another payload. Customer a's e-mail changes: the old one's
+    hash is the greater, so max() would keep it. Each order keyed by its id (one partition).
+    """
+    ids = iter(uuid.UUID(int=n, version=4) for n in range(1, 1000))
+    old = "a.old@example.com"
+    new = next(  # an e-mail whose hash sorts before the old one's
+        email
+        for n in range(100)
+        for email in [f"a.new{n}@example.com"]
+        if _email_hash(email) < _email_hash(old)
+    )
+    line = {  # sku: (unit_price)
+        "SKU-A": 12.5, "SKU-B": 3.0, "SKU-C": 40.0, "SKU-D": 7.25,
+    }  # fmt: skip
+
+    def items(*lines: tuple[str, int]) -> list[dict]:
+        return [{"sku": sku, "quantity": q, "unit_price": line[sku]} for sku, q in lines]
+
+    def order(oid, customer, when, change, lines, *, currency="EUR", eid=None) -> dict:
+        """customer: (its letter, e-mail); change: (event_type, status)."""
+        body = items(*lines)
+        return {
+            "event_id": str(eid or next(ids)),
+            "event_ts": when,
+            "event_type": change[0],
+            "order_id": oid,
+            "customer_id": f"cus-chg-{customer[0]}",
+            "customer_email": customer[1],
+            "status": change[1],
+            "currency": currency,
+            "order_total": float(sum(Decimal(str(i["unit_price"])) * i["quantity"] for i in body)),
+            "items": body,
+            "schema_version": 1,
+        }
+
+    tie_low, tie_high = sorted(str(next(ids)) for _ in range(2))
+    reused = str(next(ids))
+    a_old, a_new, b, c, d, e = (("a", old), ("a", new), ("b", "b@example.com"),
+                                ("c", "c@example.com"), ("d", "d@example.com"),
+                                ("e", "e@example.com"))  # fmt: skip
+    placed, paid = ("order_placed", "placed"), ("order_updated", "paid")
+    first = [
+        order("chg-7", a_old, "2026-01-01T09:00:00Z", placed, [("SKU-A", 1)]),
+        order("chg-1", a_old, "2026-01-01T10:00:00Z", placed,
+              [("SKU-A", 1), ("SKU-B", 2), ("SKU-C", 1)]),
+        order("chg-2", b, "2026-01-02T08:00:00Z", placed, [("SKU-B", 1)]),
+        order("chg-3", a_old, "2026-01-01T11:00:00Z", placed, [("SKU-C", 2)]),
+        order("chg-4", c, "2026-01-02T10:00:00Z", paid, [("SKU-D", 4)], currency="GBP"),
+        order("chg-5", d, "2026-01-01T14:00:00Z", placed, [("SKU-A", 2)]),
+        # A tie on event time: the greater event_id wins, sent first or not.
+        order("chg-5", d, "2026-01-01T15:00:00Z", ("order_cancelled", "cancelled"),
+              [("SKU-A", 2)], eid=tie_low),
+        order("chg-5", d, "2026-01-01T15:00:00Z", paid, [("SKU-A", 2)], eid=tie_high),
+        order("chg-6", e, "2026-01-01T16:00:00Z", placed, [("SKU-B", 3)], eid=reused),
+    ]  # fmt: skip
+    second = [
+        order("chg-1", a_new, "2026-01-01T12:00:00Z", paid, [("SKU-A", 2)]),
+        order("chg-2", b, "2026-01-02T09:00:00Z", paid,
+              [("SKU-B", 1), ("SKU-D", 1), ("SKU-A", 3)]),
+        order("chg-3", b, "2026-01-01T13:00:00Z", paid, [("SKU-C", 2)]),
+        order("chg-4", c, "2026-01-01T22:00:00Z", placed, [("SKU-D", 4)], currency="GBP"),
+    ]  # fmt: skip
+    redelivered = next(m for m in first if m["event_id"] == tie_low)
+    conflict = {**first[-1], "event_ts": "2026-01-01T18:00:00Z", "status": "shipped",
+                "event_type": "order_updated"}  # fmt: skip
+
+    def message(event: dict, kind: str = "valid") -> Message:
+        at = datetime.fromisoformat(event["event_ts"]).timestamp()
+        value = json.dumps(event, separators=(",", ":")).encode()
+        return Message("orders", event["order_id"], value, kind, at, at)
+
+    return (
+        [message(event) for event in first],
+        [message(event) for event in second]
+        + [message(redelivered, "duplicate"), message(conflict, "conflict")],
+    )
 
 
 def is_v2(message) -> bool:
@@ -115,26 +230,25 @@ def at_once(*commands: list[str], env: dict[str, str]) -> list[subprocess.Comple
         return list(pool.map(lambda argv: run(argv, env, timeout=1200), commands))
 
 
-# --- the independent computation -------------------------------------------------------------
-
-
 # --- the steps -------------------------------------------------------------------------------
 
 
-def test_two_batches_then_gold_equals_an_independent_computation(env, messages, spark) -> None:
-    # Two parts, cut where schema version 2 starts: late version 1 events arrive in both.
-    cut = next(i for i, m in enumerate(messages) if is_v2(m))
-    assert 0.25 < cut / len(messages) < 0.8
-    assert any(m.kind == "valid" and not is_v2(m) for m in messages[cut:])
-    publish_part(env, messages[:cut])
+def assert_silver_and_gold_match(spark, env: dict[str, str], messages: list) -> None:
+    assert_table_matches(spark, env, "silver", "order_items", expected_order_items(messages))
+    assert_gold_matches(spark, env, expected_gold(messages))
+
+
+def test_two_batches_then_gold_equals_an_independent_computation(env, batches, spark) -> None:
+    first, second = batches
+    publish_part(env, first)
     ingest(env)
-    first = ok(dbt(env, "build", "--target", "local"))  # seeds included
-    assert "ERROR=0" in first and "target='local'" in first
-    assert_gold_matches(spark, env, expected_gold(messages[:cut]))
+    built = ok(dbt(env, "build", "--target", "local"))  # seeds included
+    assert "ERROR=0" in built and "target='local'" in built
+    assert_silver_and_gold_match(spark, env, first)
     # Silver has the column before any event carries it.
     assert {row["channel"] for row in table_rows(spark, env, "silver", "orders").values()} == {None}
 
-    publish_part(env, messages[cut:])
+    publish_part(env, second)
     # While the ingest job lands the batch, two builds of different models at once, one per
     # target, each with its own dbt artifacts: one metastore serves the three Spark processes.
     # The last build takes in what arrived after they read bronze.
@@ -146,7 +260,8 @@ def test_two_batches_then_gold_equals_an_independent_computation(env, messages, 
              "--target-path", str(base / f"target-{target}"),
              "--log-path", str(base / f"logs-{target}")]
             for target, models in (
-                ("thrift", ["stg_shop__orders", "orders", "order_items"]),
+                ("thrift", ["stg_shop__orders", "int_event_first_deliveries", "orders",
+                            "order_items"]),
                 ("local", ["stg_shop__payments", "payments"]),
             )
         ),
@@ -154,19 +269,71 @@ def test_two_batches_then_gold_equals_an_independent_computation(env, messages, 
     )  # fmt: skip
     ok(ingesting)
     assert all("ERROR=0" in ok(build) for build in builds)
-    second = ok(dbt(env, "build"))
-    assert "ERROR=0" in second and "target='thrift'" in second
-    assert_gold_matches(spark, env, expected_gold(messages))
+    rebuilt = ok(dbt(env, "build"))
+    assert "ERROR=0" in rebuilt and "target='thrift'" in rebuilt
+    messages = first + second
+    assert_silver_and_gold_match(spark, env, messages)
     channels = Counter(
         row["channel"] for row in table_rows(spark, env, "silver", "orders").values()
     )
     assert channels[None] >= 200 and sum(channels.values()) - channels[None] >= 150
 
-    # Contract failures are quarantined, each once, never in silver.
+    # Contract failures and conflicts are quarantined, each once, never in silver.
     quarantine = table_rows(spark, env, "silver", "quarantine")
     assert len(quarantine) == sum(m.kind not in ("valid", "duplicate") for m in messages)
     orders = table_rows(spark, env, "silver", "orders")
     assert len(orders) == len(expected_gold(messages)["fct_orders"])
+
+
+def test_orders_that_change_shape_and_owner_are_right_in_every_mart(env, messages, spark) -> None:
+    """What the oracle's agreement above means for the hand-made changes (shape_changes)."""
+    items = table_rows(spark, env, "silver", "order_items")
+    lines = {oid: sorted(k for k, r in items.items() if r["order_id"] == oid)
+             for oid in ("chg-1", "chg-2")}  # fmt: skip
+    assert lines == {"chg-1": ["chg-1-1"], "chg-2": ["chg-2-1", "chg-2-2", "chg-2-3"]}
+    assert items["chg-1-1"]["quantity"] == "2"
+    fct = table_rows(spark, env, "gold", "fct_orders")
+    assert fct["chg-3"]["customer_id"] == "cus-chg-b"
+    assert fct["chg-4"]["order_date"] == "2026-01-01"
+    assert fct["chg-5"]["status"] == "paid"  # the tie's winner, though its loser came again
+    assert fct["chg-6"]["status"] == "placed"  # the first delivery of a reused event_id
+    customers = table_rows(spark, env, "gold", "dim_customers")
+    assert customers["cus-chg-a"]["orders_count"] == "2"  # chg-1 and chg-7; chg-3 moved
+    assert customers["cus-chg-b"]["orders_count"] == "2"
+    newest_email = next(
+        event["customer_email"]
+        for m in messages
+        if m.key == "chg-1"
+        for event in [json.loads(m.value)]
+        if event["event_type"] == "order_updated"
+    )
+    assert customers["cus-chg-a"]["customer_email_hash"] == _email_hash(newest_email)
+    conflict = next(m for m in messages if m.kind == "conflict")
+    quarantined = [r for r in table_rows(spark, env, "silver", "quarantine").values()
+                   if r["invalid_reason"].startswith(QUARANTINED["conflict"])]  # fmt: skip
+    assert len(quarantined) == 1
+    assert json.loads(conflict.value)["event_id"] in quarantined[0]["raw_value"]
+
+
+def test_a_corrected_rate_flows_into_the_days_it_covers(env, messages, spark) -> None:
+    # The rates feed corrects EUR's rate of Friday 2 January, which the weekend after takes too.
+    seed = table_path(env, "reference", "exchange_rates")
+    spark.sql(
+        f"update delta.`{seed}` set rate_to_usd = 2.0 "
+        "where currency_code = 'EUR' and rate_date = date'2026-01-02'"
+    )
+    ok(dbt(env, "build", "--select", "fct_orders+"))
+    rates = seed_rates()
+    rates["EUR"] = [(day, Decimal(2) if day == date(2026, 1, 2) else rate)
+                    for day, rate in rates["EUR"]]  # fmt: skip
+    corrected = expected_gold(messages, rates)
+    assert_gold_matches(spark, env, corrected)
+    covered = {r["order_date"] for r in corrected["fct_orders"].values()
+               if r["currency"] == "EUR" and r["rate_to_usd"] == "2.000000"}  # fmt: skip
+    assert {"2026-01-02", "2026-01-03"} <= covered  # a Friday, and the Saturday it covers
+    # The seed again (dbt build re-seeds it): the rates flow back.
+    ok(dbt(env, "build", "--select", "exchange_rates+"))
+    assert_gold_matches(spark, env, expected_gold(messages))
 
 
 def test_every_produced_message_is_accounted_for_once(env, messages, spark) -> None:
@@ -185,14 +352,12 @@ def test_every_produced_message_is_accounted_for_once(env, messages, spark) -> N
     quarantine = table_rows(spark, env, "silver", "quarantine")
     reasons = Counter(
         next(
-            (r for r in QUARANTINE_REASONS.values() if row["invalid_reason"].startswith(r)),
+            (r for r in QUARANTINED.values() if row["invalid_reason"].startswith(r)),
             row["invalid_reason"],
         )
         for row in quarantine.values()
     )
-    assert reasons == Counter(
-        QUARANTINE_REASONS[m.kind] for m in messages if m.kind in MALFORMED_KINDS
-    )
+    assert reasons == Counter(QUARANTINED[m.kind] for m in messages if m.kind in QUARANTINED)
 
     valid = [json.loads(m.value) for m in messages if m.kind in ("valid", "duplicate")]
     assert len(messages) - len(quarantine) == len(valid)

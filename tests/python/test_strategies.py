@@ -131,6 +131,20 @@ def test_sync_writes_what_differs_and_deletes_the_keys_that_are_gone() -> None:
     assert "left anti join silver.orders as dbt_internal_dest" in sql
 
 
+def test_sync_with_a_scope_deletes_only_in_the_scopes_it_selects() -> None:
+    meta = {"sync": {"scope": "order_id"}}
+    args = {**ARGS, "unique_key": "status"}
+    sql = " ".join(str(render("get_incremental_sync_sql", args, meta=meta)).split())
+    assert (
+        "left semi join (select distinct order_id from orders__dbt_tmp) as dbt_merge_scopes "
+        "on dbt_internal_dest.order_id <=> dbt_merge_scopes.order_id"
+    ) in sql
+    with pytest.raises(CompilerError, match="unknown scopes"):
+        render("get_incremental_sync_sql", args, meta={"sync": {"scopes": "order_id"}})
+    with pytest.raises(CompilerError, match="scope order_ids is not a column"):
+        render("get_incremental_sync_sql", args, meta={"sync": {"scope": "order_ids"}})
+
+
 def test_dbt_spark_takes_our_strategies_and_hands_back_every_other() -> None:
     assert render("dbt_spark_validate_get_incremental_strategy", "latest_wins", "delta") == (
         "latest_wins",

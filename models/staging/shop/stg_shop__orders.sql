@@ -76,6 +76,7 @@ final as (
         ) as items,
         schema_version,
         channel,
+        {{ contract_payload_hash(contract) }} as payload_hash,
         invalid_reason is null as is_valid,
         invalid_reason,
         is_malformed,

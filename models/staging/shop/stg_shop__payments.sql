@@ -66,6 +66,7 @@ final as (
         currency,
         cast(amount as decimal(18, 2)) as amount,
         schema_version,
+        {{ contract_payload_hash(contract) }} as payload_hash,
         invalid_reason is null as is_valid,
         invalid_reason,
         is_malformed,
