@@ -1,6 +1,6 @@
-"""Alerts: one message for each failed task (a failed data-quality test included), to a webhook
-or, with none set, to a Kafka topic on the stack's broker, so the default setup alerts somewhere
-real.
+"""Failure text and alerts: one line naming what failed, logged, and one message for each
+failed task (a failed data-quality test included), to a webhook or, with none set, to a Kafka
+topic on the stack's broker, so the default setup alerts somewhere real.
 
 - `LAKEHOUSE_ALERT_WEBHOOK`: a URL that gets the alert as a JSON POST. Its `text` field is the
   one-line summary, which is what a Slack incoming webhook shows (docs/orchestration.md).
@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-import lakehouse_common as common
+from lakehouse_settings import ingest_settings
 
 DEFAULT_TOPIC = "lakehouse.alerts"
 TIMEOUT_S = 10.0
@@ -33,12 +33,68 @@ def sla_minutes() -> float:
     return float(os.environ.get("LAKEHOUSE_RUN_SLA_MINUTES", "60"))
 
 
+def failure_facts(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What failed: the DAG, run, task and try, the dbt node and its failed tests (or the error)."""
+    ti = context.get("ti") or context.get("task_instance")
+    task_id = getattr(ti, "task_id", "?")
+    node = (getattr(context.get("task"), "extra_context", None) or {}).get("dbt_node_config", {})
+    exception = context.get("exception")
+    facts: dict[str, Any] = {
+        "dag_id": getattr(ti, "dag_id", "?"),
+        "run_id": getattr(ti, "run_id", "?"),
+        "task_id": task_id,
+        "try_number": getattr(ti, "try_number", "?"),
+        "dbt_node": node.get("unique_id"),
+        "failed": [],
+        "error": None,
+    }
+    problems = None
+    if ti is not None and node:
+        try:
+            problems = ti.xcom_pull(task_ids=task_id, key="dbt_problems")
+        except Exception:  # noqa: BLE001 - a summary must never fail the callback
+            problems = None
+    if problems:
+        facts["failed"] = list(problems)
+    elif exception is not None:
+        lines = str(exception).strip().splitlines()
+        facts["error"] = lines[-1][:300] if lines else type(exception).__name__
+    return facts
+
+
+def failure_line(facts: Mapping[str, Any]) -> str:
+    """The facts as one line, for logs and alerts."""
+    parts = [
+        f"lakehouse: {facts['task_id']} failed",
+        f"dag={facts['dag_id']}",
+        f"run={facts['run_id']}",
+        f"try={facts['try_number']}",
+    ]
+    if facts.get("dbt_node"):
+        parts.append(f"dbt_node={facts['dbt_node']}")
+    if facts.get("failed"):
+        parts.append("failed: " + "; ".join(facts["failed"]))
+    elif facts.get("error"):
+        parts.append(f"error: {facts['error']}")
+    return " | ".join(parts)
+
+
+def failure_summary(context: Mapping[str, Any]) -> str:
+    """One line naming the task, the dbt node and what failed, for logs and alerts."""
+    return failure_line(failure_facts(context))
+
+
+def log_failure(context: dict[str, Any]) -> None:
+    """An on_failure_callback: the one line, in the task's log."""
+    log.error(failure_summary(context))
+
+
 def alert_payload(context: Mapping[str, Any]) -> dict[str, Any]:
     """What an alert says: the DAG, run, task, dbt node and failed tests, and the task's log."""
-    facts = common.failure_facts(context)
+    facts = failure_facts(context)
     ti = context.get("ti") or context.get("task_instance")
     return {
-        "text": common.failure_line(facts),
+        "text": failure_line(facts),
         **facts,
         "log_url": getattr(ti, "log_url", None),
     }
@@ -49,7 +105,7 @@ def _to_topic(payload: dict[str, Any], env: Mapping[str, str]) -> str:
 
     from ingest.kafka_client import ensure_topics
 
-    kafka = common.ingest_settings(env)
+    kafka = ingest_settings(env)
 
     topic = env.get("LAKEHOUSE_ALERT_TOPIC") or DEFAULT_TOPIC
     conf = kafka.client_conf()

@@ -7,18 +7,18 @@ travel keeps a week). See macros/maintenance/delta_maintenance.sql.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 import lakehouse_alerts as alerts
-import lakehouse_common as common
 from airflow.sdk import DAG, Param
 from cosmos.operators.local import DbtRunOperationLocalOperator
+from lakehouse_dbt import profile_config
+from lakehouse_settings import SETTINGS
 
 with DAG(
     dag_id="lakehouse_maintenance",
     description="OPTIMIZE (ZORDER BY) and VACUUM the Delta tables",
-    schedule=os.environ.get("LAKEHOUSE_MAINTENANCE_SCHEDULE", "@daily"),
+    schedule=SETTINGS.maintenance_schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -30,16 +30,16 @@ with DAG(
         ),
     },
     default_args={
-        "on_failure_callback": [common.log_failure, alerts.notifier()],
-        **common.RETRY_ARGS,
+        "on_failure_callback": [alerts.log_failure, alerts.notifier()],
+        **SETTINGS.retry_args,
     },
     doc_md=__doc__,
 ) as dag:
     dbt_args = {
-        "project_dir": str(common.PROJECT_DIR),
-        "profile_config": common.profile_config(),
-        "dbt_executable_path": str(common.DBT_EXECUTABLE),
-        "env": common.TASK_ENV,
+        "project_dir": str(SETTINGS.project_dir),
+        "profile_config": profile_config(),
+        "dbt_executable_path": str(SETTINGS.dbt_executable),
+        "env": SETTINGS.task_env,
         "install_deps": False,
     }
     optimize = DbtRunOperationLocalOperator(

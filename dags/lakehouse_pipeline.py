@@ -4,8 +4,8 @@ trigger: dags/lakehouse_triggers.py) and on a schedule.
 readiness (broker answers, topics exist) -> ingest (the bronze job, availableNow: it drains
 what arrived and stops) -> dbt source freshness -> plan (resolves the `select` param) -> the dbt
 graph (Cosmos: a `dbt build` task per seed and model, its tests included; a failing test fails
-its task and stops what is downstream). Gold models are Airflow assets, updated when their
-tests pass.
+its task and stops what is downstream). Every seed and model is an Airflow asset,
+`lakehouse://<layer>/<name>`, updated when its tests pass.
 
 Reprocessing from bronze, without touching Kafka: trigger with params, from the UI or
 `airflow dags trigger lakehouse_pipeline --conf '{"run_ingest": false, "full_refresh": true}'`.
@@ -16,14 +16,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import lakehouse_alerts as alerts
-import lakehouse_common as common
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
+from lakehouse_dbt import dbt_task_group, plan
+from lakehouse_ingest import ingest_step
+from lakehouse_settings import SETTINGS
+from lakehouse_triggers import pipeline_schedule
 
 with DAG(
     dag_id="lakehouse_pipeline",
     description="Kafka -> bronze (availableNow) -> dbt silver and gold",
-    schedule=common.pipeline_schedule(),
+    schedule=pipeline_schedule(),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -32,7 +35,7 @@ with DAG(
     dagrun_timeout=timedelta(hours=2),
     deadline=alerts.deadline(),
     tags=["lakehouse"],
-    default_args={"on_failure_callback": [common.log_failure, alerts.notifier()]},
+    default_args={"on_failure_callback": [alerts.log_failure, alerts.notifier()]},
     params={
         "run_ingest": Param(
             True,
@@ -54,25 +57,25 @@ with DAG(
     },
     doc_md=__doc__,
 ) as dag:
-    readiness = common.ingest_step("readiness", f"{common.DATA_PYTHON} -m ingest.bronze --check")
-    ingest = common.ingest_step(
+    readiness = ingest_step("readiness", f"{SETTINGS.data_python} -m ingest.bronze --check")
+    ingest = ingest_step(
         "ingest",
-        f"{common.DATA_PYTHON} -m ingest.bronze --available-now",
+        f"{SETTINGS.data_python} -m ingest.bronze --available-now",
         execution_timeout=timedelta(hours=1),
     )
     # A stale source is a finding about the data, as a failing test is: not retried.
-    freshness = common.ingest_step(
+    freshness = ingest_step(
         "source_freshness",
-        f"{common.DBT_EXECUTABLE} source freshness --target {common.DBT_TARGET}",
+        f"{SETTINGS.dbt_executable} source freshness --target {SETTINGS.dbt_target}",
         retries=0,
     )
     plan_nodes = PythonOperator(
         task_id="plan",
-        python_callable=common.plan,
+        python_callable=plan,
         op_kwargs={"select": "{{ params.select }}"},
         trigger_rule="none_failed",
     )
 
-    dbt_graph = common.dbt_task_group("dbt")
+    dbt_graph = dbt_task_group("dbt")
 
     readiness >> ingest >> freshness >> plan_nodes >> dbt_graph

@@ -1,4 +1,5 @@
-"""What starts `lakehouse_pipeline` when events arrive: an Airflow asset watched by a Kafka trigger.
+"""When `lakehouse_pipeline` runs (pipeline_schedule): on a cron schedule and when events
+arrive, through an Airflow asset watched by a Kafka trigger.
 
 `NewEventsTrigger` runs in Airflow's triggerer. It consumes the pipeline's topics with its own
 consumer group (the `kafka_default` connection's `group.id`, `lakehouse-pipeline-trigger` as
@@ -134,4 +135,28 @@ def new_events_asset(
         name="lakehouse.kafka.new_events",
         uri="lakehouse://kafka/new_events",
         watchers=[AssetWatcher(name="lakehouse_new_events", trigger=trigger)],
+    )
+
+
+def pipeline_schedule() -> Any:
+    """When lakehouse_pipeline runs: on the cron schedule (LAKEHOUSE_PIPELINE_SCHEDULE) and, unless
+    LAKEHOUSE_PIPELINE_ON_EVENTS is false, within seconds of new events on its topics."""
+    from lakehouse_settings import SETTINGS, ingest_settings
+
+    if not SETTINGS.pipeline_on_events:
+        return SETTINGS.pipeline_schedule
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    settings = ingest_settings()
+    # librdkafka subscribes to a regex when the name starts with ^.
+    topics = [f"^{settings.topic_pattern}"] if settings.topic_pattern else settings.topic_names
+    watched = new_events_asset(
+        topics,
+        ignored_suffix=settings.dead_letter_suffix if settings.dead_letter else None,
+        quiet_seconds=SETTINGS.trigger_quiet_seconds,
+        max_wait_seconds=SETTINGS.trigger_max_wait_seconds,
+    )
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(SETTINGS.pipeline_schedule, timezone="UTC"),
+        assets=[watched],
     )

@@ -40,7 +40,7 @@ PIPELINE = "lakehouse_pipeline"
 GOLD_TASKS = [f"dbt.{m}_model_build" for m in ("fct_orders", "dim_customers", "daily_revenue")]
 
 
-def load_dags_module(name: str = "lakehouse_common"):
+def load_dags_module(name: str):
     """A module of dags/ as the DAG processor imports it (dags/ on the path)."""
     if str(DAGS) not in sys.path:
         sys.path.append(str(DAGS))
@@ -48,9 +48,6 @@ def load_dags_module(name: str = "lakehouse_common"):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-load_common = load_dags_module
 
 
 @pytest.fixture(scope="module")
@@ -155,13 +152,19 @@ def test_the_rendered_graph_mirrors_the_dbt_graph(probe, manifest) -> None:
     assert {k for k in tasks if k.startswith("dbt.")} == {task(u) for u in nodes}
 
 
-def test_gold_models_publish_assets_once_their_tests_pass(probe) -> None:
+def test_every_seed_and_model_publishes_its_asset_once_its_tests_pass(probe, manifest) -> None:
+    """One naming scheme, lakehouse://<layer>/<name> (the layer is the schema's), so a
+    downstream DAG can wait on silver.orders as on gold.fct_orders (docs/orchestration.md)."""
     tasks = probe["dags"][PIPELINE]["tasks"]
-    with_outlets = {k: v["outlets"] for k, v in tasks.items() if v["outlets"]}
-    assert with_outlets == {
-        f"dbt.{m}_model_build": [f"lakehouse://gold/{m}"]
-        for m in ("fct_orders", "dim_customers", "daily_revenue")
+    with_outlets = {t["dbt_node"]: t["outlets"] for t in tasks.values() if t["outlets"]}
+    built = {
+        uid: [f"lakehouse://{node['config']['schema']}/{node['name']}"]
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed")
     }
+    assert with_outlets == built
+    assert with_outlets["model.lakehouse.orders"] == ["lakehouse://silver/orders"]
+    assert with_outlets["model.lakehouse.fct_orders"] == ["lakehouse://gold/fct_orders"]
 
 
 def test_the_maintenance_dag_optimizes_then_vacuums(probe) -> None:
@@ -194,12 +197,12 @@ def failed_test_context(project_dir) -> dict:
         "dbt_node_config": {"unique_id": "model.lakehouse.orders"}
     }})()  # fmt: skip
     context = {"ti": ti, "task": task, "exception": RuntimeError("dbt command failed")}
-    load_common().record_dbt_problems(str(project_dir), context=context)
+    load_dags_module("lakehouse_dbt").record_dbt_problems(str(project_dir), context=context)
     return context
 
 
 def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> None:
-    line = load_common().failure_summary(failed_test_context(tmp_path))
+    line = load_dags_module("lakehouse_alerts").failure_summary(failed_test_context(tmp_path))
     assert "\n" not in line
     assert "dbt.orders_model_build failed" in line and "model.lakehouse.orders" in line
     assert "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results" in line
@@ -212,7 +215,7 @@ def test_a_failed_test_fails_its_task_for_good_and_an_error_is_retried(tmp_path)
     (tmp_path / "target").mkdir()
     results = tmp_path / "target" / "run_results.json"
     check = (
-        "import sys, lakehouse_common as c\n"
+        "import sys, lakehouse_dbt as c\n"
         "try:\n"
         f"    c.fail_failed_tests_for_good({str(tmp_path)!r})\n"
         "except Exception as e:\n"
@@ -244,7 +247,7 @@ def test_an_alert_goes_to_the_webhook_or_else_to_the_alerts_topic(kafka_env, tmp
     failed = "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results"
     assert payload["failed"] == [f"{failed}, configured to fail if != 0"]
     assert payload["dbt_node"] == "model.lakehouse.orders" and payload["log_url"]
-    assert payload["text"] == load_common().failure_summary(context)
+    assert payload["text"] == alerts.failure_summary(context)
 
     received: list[bytes] = []
 

@@ -70,3 +70,25 @@ def test_every_project_import_resolves() -> None:
                             f"{path.relative_to(PROJECT_DIR)}: {node.module}.{alias.name}"
                         )
     assert not broken, broken
+
+
+def test_dag_files_only_wire_tasks_and_no_module_imports_one() -> None:
+    """dags/: the DAG files stay short; what they share lives in modules of one job each
+    (CONTRIBUTING.md), and none of those imports a DAG file."""
+    dag_files = {
+        p.stem for p in (PROJECT_DIR / "dags").glob("*.py") if "with DAG(" in p.read_text()
+    }
+    assert dag_files == {"lakehouse_pipeline", "lakehouse_maintenance"}
+    for path in (PROJECT_DIR / "dags").glob("*.py"):
+        lines = path.read_text().splitlines()
+        if path.stem in dag_files:
+            assert len(lines) <= 100, f"{path.name}: {len(lines)} lines"
+        imported = set()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+        assert not imported & dag_files, f"{path.name} imports a DAG file"
+        ignored = (PROJECT_DIR / "dags" / ".airflowignore").read_text().split()
+        assert (path.name in ignored) is (path.stem not in dag_files), path.name
