@@ -24,32 +24,13 @@
     arrival order, so a full refresh gives the same rows.
 -#}
 
-{%- set unread = unread_rows('last_ingested_at') %}
-
 with
 
 events as (
 
-    select * from {{ ref('stg_shop__orders') }}
-    where is_valid and {{ unread }}
-
-),
-
-first_deliveries as (
-
-    select * from {{ ref('int_event_first_deliveries') }}
-    where {{ unread }}
-
-),
-
-first_events as (
-
-    select events.* from events
-    left semi join first_deliveries
-        on
-            events.kafka_topic = first_deliveries.kafka_topic
-            and events.kafka_partition = first_deliveries.kafka_partition
-            and events.kafka_offset = first_deliveries.kafka_offset
+    {{ first_delivered_events(
+        ref('stg_shop__orders'), ref('int_event_first_deliveries'), 'last_ingested_at'
+    ) }}
 
 ),
 
@@ -63,7 +44,7 @@ ranked as (
         ) as recency_rank,
         min(event_at) over (partition by order_id) as first_event_at,
         max(_ingested_at) over (partition by order_id) as newest_ingested_at
-    from first_events
+    from events
 
 ),
 
