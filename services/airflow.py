@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def airflow_bin() -> Path:
 
 def home(settings: Settings) -> Path:
     return settings.state_dir / "airflow"
+
+
+def docs_dir(settings: Settings) -> Path:
+    """The dbt docs the UI serves (Cosmos's plugin: Browse > dbt Docs, /cosmos/lakehouse/...)."""
+    return home(settings) / "dbt-docs"
 
 
 def service(settings: Settings) -> Service:
@@ -82,6 +88,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         # The machines this runs on reach no internet: no usage pings.
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "SCARF_ANALYTICS": "false",
         # The paths dbt, Spark and the ingest job agree on (the DAG tasks inherit them).
         "LAKEHOUSE_STATE_DIR": str(settings.state_dir),
@@ -96,6 +103,10 @@ def environment(settings: Settings) -> dict[str, str]:
             p for p in (str(PROJECT_DIR / "dags"), os.environ.get("PYTHONPATH", "")) if p
         ),
         "AIRFLOW_CONN_KAFKA_DEFAULT": kafka_connection(),
+        # Cosmos's plugin serves the project's dbt docs inside the UI.
+        "AIRFLOW__COSMOS__DBT_DOCS_PROJECTS": json.dumps(
+            {"lakehouse": {"dir": str(docs_dir(settings)), "name": "dbt Docs"}}
+        ),
     }
 
 
@@ -158,6 +169,26 @@ def prepare(settings: Settings) -> None:
     stamp_file.write_text(stamp)
 
 
+def generate_docs(settings: Settings) -> None:
+    """The dbt docs for the UI, from the project as it is now: models, columns, tests and
+    lineage from the manifest, without a warehouse (`make docs` adds the warehouse's catalog)."""
+    dbt = Path(sys.executable).parent / "dbt"
+    target = docs_dir(settings)
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
+        "DBT_TARGET_PATH": str(target),
+        "DBT_LOG_PATH": str(home(settings) / "logs" / "dbt-docs"),
+    }
+    for args in (["parse"], ["docs", "generate", "--no-compile", "--empty-catalog"]):
+        done = subprocess.run(
+            [str(dbt), "--quiet", *args],
+            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise ServiceError(f"`dbt {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
+
+
 def password(settings: Settings) -> str:
     try:
         passwords = json.loads(
@@ -194,6 +225,7 @@ def up(settings: Settings) -> str:
         return f"airflow already running (pid {pid}) on {login}"
     require_free_ports(ports(settings))
     prepare(settings)
+    generate_docs(settings)
     pid = svc.start([str(airflow_bin()), "standalone"], environment(settings), home(settings))
     wait_until_healthy(svc, pid, lambda: _healthy(settings), max(settings.start_timeout_s, 180))
     return (
@@ -221,6 +253,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1:])

@@ -1,5 +1,6 @@
 """Real-browser checks (Debian's chromium, headless, driven by Playwright): the served dbt docs
-show our models and their lineage, and the Airflow UI lists the pipeline with its task groups.
+show our models and their lineage, and the Airflow UI lists the pipeline with its task groups
+and serves the dbt docs.
 
 Screenshots go to test-artifacts/screenshots/ (git-ignored) for a person to look at.
 """
@@ -113,6 +114,12 @@ def test_the_airflow_ui_lists_the_pipeline_with_its_task_groups(page, tmp_path) 
         for task in ("readiness", "ingest", "source_freshness", "plan", "dbt"):
             assert task in tree.split(), f"{task} is not in the pipeline's task list"
         page.screenshot(path=str(SCREENSHOTS / "airflow-pipeline.png"))
+        # The project's dbt docs, inside the UI (Cosmos's plugin; Browse > dbt Docs).
+        page.goto(f"{url}/cosmos/lakehouse/dbt_docs_index.html#!/model/model.lakehouse.orders")
+        page.wait_for_selector("text=Depends On", timeout=60_000)
+        body = page.inner_text("body")
+        assert "int_event_first_deliveries" in body and "fct_orders" in body
+        page.screenshot(path=str(SCREENSHOTS / "airflow-dbt-docs.png"))
     finally:
         result = services(env, "down", "airflow")
         print(result.stdout, file=sys.stderr)
