@@ -34,6 +34,9 @@ METASTORE_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/metastore/.complete
 # The project's Java, on the profile's class path: the ingest job's contract check
 # (ingest/jvm_contract.py) and the metastore check (profiles/profiles.yml).
 UDF_JAR := $(LAKEHOUSE_JARS_DIR)/lakehouse/lakehouse-udf.jar
+# The schema registry (jvm/registry/pom.xml): a Quarkus build of Apicurio Registry.
+REGISTRY_JAR := .cache/registry/quarkus-app/quarkus-run.jar
+REGISTRY_SOURCES := jvm/registry/pom.xml jvm/settings.xml $(shell find jvm/registry/repo jvm/registry/src -type f 2>/dev/null)
 UDF_SOURCES := $(shell find jvm/udf/src -name '*.java' 2>/dev/null)
 
 .PHONY: help
@@ -43,7 +46,7 @@ help: ## list the targets
 # --- setup -------------------------------------------------------------------------------
 
 .PHONY: setup
-setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(METASTORE_JARS_STAMP) $(UDF_JAR) $(MANIFEST) ## venvs, pinned deps, jars and the dbt manifest (safe to re-run; fast when done)
+setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(METASTORE_JARS_STAMP) $(UDF_JAR) $(REGISTRY_JAR) $(MANIFEST) ## venvs, pinned deps, jars, the schema registry and the dbt manifest (safe to re-run; fast when done)
 	@mkdir -p "$(LAKEHOUSE_STATE_DIR)/tmp"
 	@echo "setup: done (data venv $(VENV), Airflow venv $(AIRFLOW_VENV), jars in $(LAKEHOUSE_JARS_DIR))"
 
@@ -94,6 +97,12 @@ $(UDF_JAR): $(UDF_SOURCES) $(DATA_STAMP)
 	  $(UDF_SOURCES)
 	@jar --create --file $@ -C .cache/udf-classes .
 
+$(REGISTRY_JAR): $(REGISTRY_SOURCES)
+	@echo "setup: the schema registry (Apicurio Registry 3.1.7, jvm/registry) -> .cache/registry"
+	@mkdir -p .cache && $(MVN) -f jvm/registry/pom.xml package > .cache/maven-registry.log 2>&1 \
+	  || { tail -50 .cache/maven-registry.log; exit 1; }
+	@touch $@
+
 $(MANIFEST): $(DATA_STAMP) $(DBT_PROJECT_FILES)
 	@echo "setup: dbt parse -> $@ (the Airflow DAGs render from it)"
 	@$(VENV)/bin/dbt parse --quiet
@@ -106,8 +115,12 @@ lock: | $(UV) ## re-resolve requirements/*.in into the locked requirements/*.txt
 # --- the local stack ---------------------------------------------------------------------
 
 .PHONY: up
-up: setup ## start the metastore, Kafka and the Spark Thrift server (no-op for what already runs)
+up: setup ## start the metastore, Kafka, the schema registry and the Spark Thrift server (no-op for what already runs)
 	@$(PY) -m services up
+
+.PHONY: schemas
+schemas: setup ## register the contract's Avro schemas in the running schema registry (make up does it too)
+	@$(PY) -m services.registry register
 
 .PHONY: down
 down: ## stop the local services (data is kept)

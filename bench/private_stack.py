@@ -31,7 +31,7 @@ def free_ports(count: int) -> list[int]:
 def private_stack_env(state_dir: Path) -> dict[str, str]:
     """Environment for a private stack (tests, benchmarks): its own state folder, free ports,
     and dbt's logs and artifacts inside that folder."""
-    kafka_port, controller_port, thrift_port, metastore_port = free_ports(4)
+    kafka_port, controller_port, thrift_port, metastore_port, registry_port = free_ports(5)
     return {
         **os.environ,
         "LAKEHOUSE_STATE_DIR": str(state_dir),
@@ -40,6 +40,7 @@ def private_stack_env(state_dir: Path) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
         "THRIFT_PORT": str(thrift_port),
         "METASTORE_PORT": str(metastore_port),
+        "REGISTRY_PORT": str(registry_port),
         "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "DO_NOT_TRACK": "1",

@@ -34,6 +34,8 @@ class Settings:
     spark_worker_memory: str = "2g"
     metastore_host: str = "127.0.0.1"
     metastore_port: int = 1527
+    registry_host: str = "127.0.0.1"
+    registry_port: int = 8085
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -42,6 +44,11 @@ class Settings:
     @property
     def metastore_address(self) -> str:
         return f"{self.metastore_host}:{self.metastore_port}"
+
+    @property
+    def registry_url(self) -> str:
+        """The schema registry's Confluent-compatible API (services/registry.py)."""
+        return f"http://{self.registry_host}:{self.registry_port}/apis/ccompat/v7"
 
     @property
     def airflow_url(self) -> str:
@@ -97,4 +104,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         spark_worker_memory=env.get("SPARK_WORKER_MEMORY", "2g"),
         metastore_host=env.get("METASTORE_HOST", "127.0.0.1"),
         metastore_port=_port(env, "METASTORE_PORT", 1527),
+        registry_host=env.get("REGISTRY_HOST", "127.0.0.1"),
+        registry_port=_port(env, "REGISTRY_PORT", 8085),
     )

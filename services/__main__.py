@@ -1,6 +1,7 @@
-"""`python -m services up|down|status [metastore|kafka|thrift|airflow|cluster ...]`: `make up`, ...
+"""`python -m services up|down|status [metastore|kafka|registry|thrift|airflow|cluster ...]`.
 
-With no names, `up` starts the metastore, Kafka and the Thrift server; Airflow and the Spark
+With no names (`make up`), `up` starts the metastore, Kafka, the schema registry and the Thrift
+server; Airflow and the Spark
 standalone cluster start only when named (`make airflow`, `make cluster`). The Thrift server
 starts the metastore it needs. `down` and `status` cover them all.
 """
@@ -11,17 +12,18 @@ import argparse
 import sys
 
 from lakehouse import settings
-from services import airflow, cluster, kafka, metastore, thrift
+from services import airflow, cluster, kafka, metastore, registry, thrift
 from services.process import ServiceError, require_free_ports
 
 SERVICES = {
     "metastore": metastore,
     "kafka": kafka,
+    "registry": registry,
     "thrift": thrift,
     "airflow": airflow,
     "cluster": cluster,
 }
-UP_BY_DEFAULT = ["metastore", "kafka", "thrift"]
+UP_BY_DEFAULT = ["metastore", "kafka", "registry", "thrift"]
 
 
 def main(argv: list[str] | None = None) -> int:

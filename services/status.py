@@ -4,6 +4,8 @@
   cluster run here, with their PIDs.
 - Kafka: per topic and partition, the broker's latest offset, the offset the bronze job's
   checkpoint has committed, and the lag between them; the dead-letter topics' message counts.
+- The schema registry: the global compatibility rule, and each subject's latest version, its
+  schema id and the rule in force for it.
 - Tables: rows, Delta version and last commit time of bronze and every silver, gold and
   reference table, read from the Delta logs (delta-rs), so no JVM starts.
 - Freshness: the newest `_ingested_at` in bronze, from the Delta file statistics.
@@ -28,6 +30,7 @@ from ingest import config as ingest_config
 from ingest import lag
 from lakehouse import settings as service_settings
 from lakehouse.settings import PROJECT_DIR
+from services import registry
 
 KAFKA_TIMEOUT_S = 5.0
 UPKEEP = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "ADD CONSTRAINT"}
@@ -166,11 +169,22 @@ def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
             name: module.service(stack).running_pid() for name, module in SERVICES.items()
         },
         "kafka": kafka_status(conf),
+        "registry": registry.subjects(stack),
         "tables": tables,
         "freshness": {"bronze_newest_ingested_at": bronze.get("newest_ingested_at")},
         "quarantine_rows": tables.get("silver.quarantine", {}).get("rows"),
         "dbt_last_run": dbt_status(target_dir),
     }
+
+
+def render_registry(schemas: dict[str, Any]) -> list[str]:
+    if "error" in schemas:
+        return [f"  {schemas['error']}"]
+    lines = [f"  {schemas['url']}, compatibility {schemas['compatibility']}"]
+    for subject, latest in schemas["subjects"].items():
+        version = f"version {latest['version']} (id {latest['id']})"
+        lines.append(f"  {subject:<28} {version}, rule {latest['rule']}")
+    return lines if schemas["subjects"] else [*lines, "  no subjects yet"]
 
 
 def render(report: dict[str, Any]) -> str:
@@ -195,6 +209,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  total lag {kafka['total_lag']:,}")
         for topic, count in kafka["dead_letters"].items():
             lines.append(f"  dead letters in {topic}: {count:,}")
+    lines += ["", "Schema registry", *render_registry(report["registry"])]
     lines += ["", "Tables"]
     lines.append(f"  {'table':<28} {'rows':>12} {'version':>8}  last update")
     for name, t in report["tables"].items():

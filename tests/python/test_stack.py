@@ -1,11 +1,13 @@
-"""`make up` / `make down` on a private stack: idempotent, health-checked, data kept, and a
-stopped metastore said in one line."""
+"""`make up` / `make down` on a private stack: idempotent, health-checked, data and schema ids
+kept, and a stopped metastore said in one line."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
+import urllib.error
 import uuid
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from confluent_kafka.admin import AdminClient
 from helpers import PROJECT_DIR, VENV_BIN, bootstrap_of, ok, run, stack_env
 
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
+from lakehouse import settings
+from services import registry
 from services.process import port_is_open
 
 pytestmark = pytest.mark.faults  # a stack of its own, started and stopped
@@ -70,12 +74,37 @@ def thrift_rows(env: dict[str, str], sql: str) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
+def registry_holds_the_contract(env: dict[str, str]) -> dict:
+    """The schema registry holds the contract's Avro schemas, BACKWARD, refuses a v3 that
+    changes a type, and `make status` lists the subjects. What it holds."""
+    stack = settings.load(env)
+    schemas = registry.subjects(stack)
+    assert schemas["compatibility"] == "BACKWARD"
+    assert {s: (v["version"], v["rule"]) for s, v in schemas["subjects"].items()} == {
+        "orders-value": (2, "BACKWARD"),
+        "payments-value": (1, "BACKWARD"),
+    }
+    v3 = json.loads(registry.contract_schemas(env)["orders-value"][-1])
+    v3["fields"] = [{**f, "type": "int"} if f["name"] == "status" else f for f in v3["fields"]]
+    path = "/subjects/orders-value/versions"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        registry.request(stack, "POST", path, {"schema": json.dumps(v3)})
+    assert refused.value.code == 409
+    assert registry.subjects(stack) == schemas
+    status = ok(make("status", env))
+    latest = schemas["subjects"]["orders-value"]
+    assert f"orders-value{' ' * 16} version 2 (id {latest['id']}), rule BACKWARD" in status, status
+    return schemas
+
+
 def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> None:
     state_dir = Path(env["LAKEHOUSE_STATE_DIR"])
     out = ok(make("up", env))
     assert "metastore up" in out and "kafka up" in out and "thrift up" in out
     started = pids(state_dir)
-    assert set(started) == {"metastore", "kafka", "thrift"}
+    assert set(started) == {"metastore", "kafka", "registry", "thrift"}
+
+    schemas = registry_holds_the_contract(env)
 
     # The ingest job's topics and their dead-letter topics, ready for a producer.
     admin = AdminClient({"bootstrap.servers": bootstrap_of(env)})
@@ -117,7 +146,7 @@ def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> N
 
     ok(make("down", env))
     assert pids(state_dir) == {}
-    for port in ("KAFKA_PORT", "THRIFT_PORT", "METASTORE_PORT"):
+    for port in ("KAFKA_PORT", "THRIFT_PORT", "METASTORE_PORT", "REGISTRY_PORT"):
         assert not port_is_open("127.0.0.1", int(env[port])), port
 
     # With the metastore down, dbt and the SQL shell stop at once, in one line that names it
@@ -132,6 +161,8 @@ def test_up_twice_is_harmless_and_keeps_data_and_tables_across_down_up(env) -> N
     assert shell.returncode != 0 and said in shell.stderr, shell  # `make sql` starts it first
 
     ok(make("up", env))
+    # The same versions and ids after the restart: bronze rows refer to those ids forever.
+    assert registry.subjects(settings.load(env)) == schemas
     assert sorted(consume_all(bootstrap, topic, expected=len(sent))) == sorted(sent)
     assert thrift_rows(env, "select kept from kept_table") == [(1,)]
 
