@@ -40,6 +40,8 @@ _SHARED_WITH_LIBRDKAFKA = frozenset(
 )
 # Parquet codecs Spark writes with the jars it ships (lzo and brotli need native libraries).
 PARQUET_CODECS = ("snappy", "zstd", "lz4_raw", "gzip", "uncompressed")
+# What a topic's messages are: JSON, or Avro in Confluent's wire format (the schema registry).
+WIRE_FORMATS = ("json", "avro")
 _JAAS_FIELD = re.compile(r'(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -74,8 +76,16 @@ class IngestConfig:
     kafka_timeout_s: float = 30.0
     # Records the readiness check tolerates behind the broker before it calls a run catching up.
     max_lag: int = 500_000
+    # The schema registry's Confluent-compatible API (default: the local stack's).
+    schema_registry_url: str = ""
+    # Per contract, the wire format of its topic: "orders=avro"; unnamed contracts are json.
+    formats: tuple[str, ...] = ()
     kafka_options: Mapping[str, str] = field(default_factory=dict)
     client_options: Mapping[str, str] = field(default_factory=dict)
+
+    def format_of(self, contract: str) -> str:
+        """The wire format of a contract's topic: json (the default) or avro."""
+        return dict(pair.split("=", 1) for pair in self.formats).get(contract, "json")
 
     @property
     def topic_names(self) -> list[str]:
@@ -170,6 +180,8 @@ _KINDS: dict[str, type] = {
     "dead_letter_suffix": str,
     "kafka_timeout_s": float,
     "max_lag": int,
+    "schema_registry_url": str,
+    "formats": tuple,
 }
 # Env var of each field; docs/configuration.md documents them.
 ENV_VARS = {
@@ -190,6 +202,8 @@ ENV_VARS = {
     "dead_letter_suffix": "LAKEHOUSE_DEAD_LETTER_SUFFIX",
     "kafka_timeout_s": "LAKEHOUSE_KAFKA_TIMEOUT",
     "max_lag": "LAKEHOUSE_MAX_LAG",
+    "schema_registry_url": "LAKEHOUSE_SCHEMA_REGISTRY_URL",
+    "formats": "LAKEHOUSE_TOPIC_FORMATS",
 }
 
 
@@ -241,7 +255,10 @@ def load(
     bronze = config.bronze_path or str(stack.state_dir / "bronze" / "kafka_events")
     # Under the table's folder: `_`-prefixed folders are invisible to Delta and to VACUUM.
     checkpoint = config.checkpoint_path or f"{bronze}/_checkpoints/ingest"
-    config = replace(config, bronze_path=bronze, checkpoint_path=checkpoint)
+    registry = config.schema_registry_url or stack.registry_url
+    config = replace(
+        config, bronze_path=bronze, checkpoint_path=checkpoint, schema_registry_url=registry
+    )
     _validate(config)
     return config
 
@@ -264,6 +281,13 @@ def _validate(config: IngestConfig) -> None:
         )
     if config.max_lag < 0:
         raise ConfigError(f"LAKEHOUSE_MAX_LAG={config.max_lag} must be 0 or more")
+    for pair in config.formats:
+        name, _, wire = pair.partition("=")
+        if wire not in WIRE_FORMATS or name not in config.topics:
+            raise ConfigError(
+                f"LAKEHOUSE_TOPIC_FORMATS: {pair!r} is not <contract>=<format> with a contract "
+                f"of {', '.join(config.topics)} and a format of {', '.join(WIRE_FORMATS)}"
+            )
     if config.kafka_timeout_s <= 0:
         raise ConfigError("LAKEHOUSE_KAFKA_TIMEOUT must be positive")
     if config.topic_pattern:

@@ -3,6 +3,13 @@
 Generates N order lifecycles (ingest/generator.py), deterministic for --seed, and publishes
 them with an idempotent producer (acks=all) keyed by order_id, counting delivery reports.
 Prints what it sent by kind and can write that manifest as JSON, so tests reconcile counts.
+
+Each topic is JSON unless `--format orders=avro` (or LAKEHOUSE_TOPIC_FORMATS) says Avro: its
+events are then written in Confluent's wire format with the contract's schema of their
+schema_version, after the contract's schemas are registered in the schema registry
+(ingest/schema_registry.py); a schema the registry refuses stops it before anything is sent,
+with one line naming the subject, the rule and why. Its malformed messages stay the generator's
+raw bytes: poison that is not Avro at all.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from confluent_kafka import KafkaError, Message
 from ingest import config as ingest_config
 from ingest.generator import DEAD_LETTER_KINDS, DEFAULT_START, Counts, Trouble, generate
 from ingest.kafka_client import KafkaUnavailableError, ensure_topics, idempotent_producer, send
+from ingest.schema_registry import RegistryRefusedError, avro_serializers, register_contract
 
 
 class _Deliveries:
@@ -60,6 +68,22 @@ def _progress(done: int, total: int, started: float) -> None:
     print(f"produce: {done:,}/{total:,} messages ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
 
+def _avro_encoders(conf: ingest_config.IngestConfig) -> dict[str, Callable[[bytes], bytes]]:
+    """Per contract produced as Avro, its events' JSON bytes -> Confluent-framed Avro."""
+    encoders = {}
+    for contract in conf.topics:
+        if conf.format_of(contract) != "avro":
+            continue
+        serializers = avro_serializers(conf, f"{contract}{conf.topic_suffix}")
+
+        def encode(value: bytes, by_version: dict = serializers) -> bytes:
+            event = json.loads(value)
+            return by_version[event["schema_version"]](event)
+
+        encoders[contract] = encode
+    return encoders
+
+
 def publish_generated(
     conf: ingest_config.IngestConfig,
     messages: list,
@@ -80,14 +104,18 @@ def publish_generated(
         | _security(conf)
         | dict(conf.client_options),
     )
+    encoders = _avro_encoders(conf)
     deliveries = _Deliveries()
     started = last_report = time.monotonic()
     for index, message in enumerate(messages):
+        value = message.value
+        if message.contract in encoders and message.kind in ("valid", "duplicate"):
+            value = encoders[message.contract](value)
         send(
             producer,
             topics[message.contract],
             message.key,
-            message.value,
+            value,
             deliveries.callback(message.kind),
         )
         if index % 10_000 == 0:
@@ -121,6 +149,7 @@ def manifest(
         "start": args.start.isoformat(),
         "span_hours": args.span_hours,
         "topics": {name: f"{name}{conf.topic_suffix}" for name in ("orders", "payments")},
+        "formats": {name: conf.format_of(name) for name in ("orders", "payments")},
         "messages": counts.messages,
         "valid_events": counts.valid_events,
         "duplicates": counts.duplicates,
@@ -179,6 +208,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--manifest", type=Path, help="also write the manifest (JSON) here")
     parser.add_argument("--config", help="ingest config YAML (LAKEHOUSE_INGEST_CONFIG)")
+    parser.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="CONTRACT=FORMAT",
+        help="a topic's wire format, json or avro, e.g. orders=avro (LAKEHOUSE_TOPIC_FORMATS)",
+    )
     args = parser.parse_args(argv)
     if args.orders < 0 or args.span_hours <= 0 or args.max_lateness_hours < 0 or args.oversized < 0:
         parser.error(
@@ -190,10 +226,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        conf = ingest_config.load(config_file=args.config)
+        overrides = {"formats": ",".join(args.format)} if args.format else None
+        conf = ingest_config.load(config_file=args.config, overrides=overrides)
     except ingest_config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    avro_topics = [t for t in conf.topic_names if conf.format_of(conf.contract_of(t)) == "avro"]
+    if avro_topics:
+        try:
+            for line in register_contract(conf, topics=avro_topics):
+                print(f"produce: {line}", file=sys.stderr)
+        except RegistryRefusedError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     trouble = Trouble(
         duplicate_rate=args.duplicate_rate,
         late_rate=args.late_rate,

@@ -10,16 +10,15 @@ Apicurio's own is NONE); later starts leave whatever the registry holds.
 
 Each start (and `make schemas`) registers the contract's Avro schemas
 (ingest/contracts/avro/, generated from the JSON Schemas) under `<topic>-value`, oldest version
-first, and sets each subject's rule to LAKEHOUSE_REGISTRY_COMPATIBILITY. Registering a schema
-the subject holds already changes nothing; one the rule refuses fails with one line naming the
-subject, the rule and what broke it.
+first, and sets each subject's rule to LAKEHOUSE_REGISTRY_COMPATIBILITY
+(ingest/schema_registry.py). Registering a schema the subject holds already changes nothing;
+one the rule refuses fails with one line naming the subject, the rule and what broke it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,6 @@ from services.process import (
 )
 
 RUN_JAR = "quarkus-app/quarkus-run.jar"
-COMPATIBILITY_LEVELS = {
-    "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
-    "FULL", "FULL_TRANSITIVE", "NONE",
-}  # fmt: skip
 TIMEOUT_S = 5.0
 
 
@@ -109,55 +104,27 @@ def _command(settings: Settings) -> list[str]:
 
 def compatibility(env: dict[str, str] | None = None) -> str:
     level = (os.environ if env is None else env).get("LAKEHOUSE_REGISTRY_COMPATIBILITY", "BACKWARD")
+    from ingest.schema_registry import COMPATIBILITY_LEVELS
+
     if level.upper() not in COMPATIBILITY_LEVELS:
         raise ServiceError(
             f"LAKEHOUSE_REGISTRY_COMPATIBILITY={level!r}: choose one of "
-            + ", ".join(sorted(COMPATIBILITY_LEVELS))
+            + ", ".join(COMPATIBILITY_LEVELS)
         )
     return level.upper()
 
 
-def _said(error: urllib.error.HTTPError) -> str:
-    """The registry's own words for a refusal (its JSON `message`)."""
-    body = error.read().decode(errors="replace")
-    try:
-        return str(json.loads(body).get("message", body))
-    except ValueError:
-        return body or f"HTTP {error.code}"
-
-
-def contract_schemas(env: dict[str, str] | None = None) -> dict[str, list[str]]:
-    """Per subject (`<topic>-value`), the contract's Avro schemas, oldest version first."""
-    from ingest import config as ingest_config
-    from ingest.contract_avro import AVRO_DIR
-
-    conf = ingest_config.load(os.environ if env is None else env)
-    by_subject: dict[str, list[str]] = {}
-    for topic in conf.topic_names:
-        contract = topic.removesuffix(conf.topic_suffix)
-        files = sorted(
-            AVRO_DIR.glob(f"{contract}.v*.avsc"), key=lambda p: int(p.stem.split(".v")[-1])
-        )
-        by_subject[f"{topic}-value"] = [p.read_text() for p in files]
-    return by_subject
-
-
 def register(settings: Settings, env: dict[str, str] | None = None) -> list[str]:
-    """Register the contract's schemas and set each subject's rule; what was done, a line each."""
-    level = compatibility(env)
-    done = []
-    for subject, versions in contract_schemas(env).items():
-        request(settings, "PUT", f"/config/{subject}", {"compatibility": level})
-        for number, schema in enumerate(versions, start=1):
-            path = f"/subjects/{subject}/versions"
-            try:
-                answer = request(settings, "POST", path, {"schema": schema})
-            except urllib.error.HTTPError as exc:
-                raise ServiceError(
-                    f"the registry refused schema {number} of {subject} ({level}): {_said(exc)}"
-                ) from None
-            done.append(f"{subject}: schema {number} of {len(versions)} has id {answer['id']}")
-    return done
+    """Register the contract's schemas (ingest/schema_registry.py) in the stack's registry."""
+    from ingest import config as ingest_config
+    from ingest.schema_registry import RegistryRefusedError, register_contract
+
+    env = dict(os.environ if env is None else env)
+    conf = ingest_config.load({**env, "LAKEHOUSE_SCHEMA_REGISTRY_URL": settings.registry_url})
+    try:
+        return register_contract(conf, compatibility(env))
+    except RegistryRefusedError as exc:
+        raise ServiceError(str(exc)) from None
 
 
 def up(settings: Settings) -> str:

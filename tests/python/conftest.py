@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers import free_port, ok, services, stack_env
 
-STACK_FIXTURES = {"kafka_env", "thrift_env", "spark"}
+STACK_FIXTURES = {"kafka_env", "thrift_env", "registry_env", "spark"}
 TIERS = {"unit", "stack", "faults"}
 STACK_FILE = "stack-env.json"
 
@@ -96,6 +96,19 @@ def thrift_env(pytestconfig: pytest.Config, kafka_env: dict[str, str]) -> dict[s
         return env
 
     return _once(pytestconfig, "thrift", start)
+
+
+@pytest.fixture(scope="session")
+def registry_env(pytestconfig: pytest.Config, kafka_env: dict[str, str]) -> dict[str, str]:
+    """The run's stack with the schema registry (stopped with the stack), the contract's
+    schemas registered."""
+
+    def start(_: Path) -> dict[str, str]:
+        env = {**kafka_env, "REGISTRY_PORT": str(free_port())}
+        ok(services(env, "up", "registry"))
+        return env
+
+    return _once(pytestconfig, "registry", start)
 
 
 @pytest.fixture(scope="session")
