@@ -4,6 +4,9 @@ Precedence, lowest first: the defaults below (they point at the local stack), a 
 (`--config` or LAKEHOUSE_INGEST_CONFIG; keys are the field names), env vars, command-line flags.
 docs/configuration.md ("Ingest job") lists every setting.
 
+The schema registry client's settings (basic auth, a bearer token, a TLS CA) come from env vars
+LAKEHOUSE_SCHEMA_REGISTRY_OPTION_<NAME> only (`BASIC_AUTH_USER_INFO` -> `basic.auth.user.info`).
+
 Kafka client settings for a real cluster (SASL_SSL, TLS) use the Java client's names, in the
 YAML map `kafka_options` or as env vars LAKEHOUSE_KAFKA_OPTION_<NAME> (`SECURITY_PROTOCOL` ->
 `security.protocol`). Spark's Kafka source and sink get them as `kafka.<name>`. The
@@ -28,6 +31,8 @@ from lakehouse import settings as stack_settings
 
 OPTION_PREFIX = "LAKEHOUSE_KAFKA_OPTION_"
 CLIENT_PREFIX = "LAKEHOUSE_KAFKA_CLIENT_"
+# Settings of Confluent's schema registry client (auth, TLS): environment only, never a file.
+REGISTRY_OPTION_PREFIX = "LAKEHOUSE_SCHEMA_REGISTRY_OPTION_"
 # Java client settings that librdkafka understands under the same name.
 _SHARED_WITH_LIBRDKAFKA = frozenset(
     {
@@ -82,6 +87,12 @@ class IngestConfig:
     formats: tuple[str, ...] = ()
     kafka_options: Mapping[str, str] = field(default_factory=dict)
     client_options: Mapping[str, str] = field(default_factory=dict)
+    # e.g. basic.auth.user.info, bearer.auth.token, ssl.ca.location (REGISTRY_OPTION_PREFIX).
+    registry_options: Mapping[str, str] = field(default_factory=dict)
+
+    def registry_conf(self) -> dict[str, str]:
+        """Settings for Confluent's SchemaRegistryClient: the URL, auth and TLS."""
+        return {"url": self.schema_registry_url, **self.registry_options}
 
     def format_of(self, contract: str) -> str:
         """The wire format of a contract's topic: json (the default) or avro."""
@@ -250,6 +261,7 @@ def load(
         bootstrap_servers=values.pop("bootstrap_servers", stack.kafka_bootstrap),
         kafka_options=kafka_options,
         client_options=client_options,
+        registry_options=_env_options(env, REGISTRY_OPTION_PREFIX),
         **values,
     )
     bronze = config.bronze_path or str(stack.state_dir / "bronze" / "kafka_events")

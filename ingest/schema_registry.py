@@ -35,7 +35,7 @@ class RegistryRefusedError(RuntimeError):
 def client(conf: IngestConfig) -> Any:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-    return SchemaRegistryClient({"url": conf.schema_registry_url})
+    return SchemaRegistryClient(conf.registry_conf())
 
 
 def subject(topic: str) -> str:

@@ -115,7 +115,8 @@ def compatibility(env: dict[str, str] | None = None) -> str:
 
 
 def register(settings: Settings, env: dict[str, str] | None = None) -> list[str]:
-    """Register the contract's schemas (ingest/schema_registry.py) in the stack's registry."""
+    """Register the contract's schemas (ingest/schema_registry.py) in the stack's registry,
+    whatever LAKEHOUSE_SCHEMA_REGISTRY_URL says (that one is for `make schemas`)."""
     from ingest import config as ingest_config
     from ingest.schema_registry import RegistryRefusedError, register_contract
 
@@ -174,18 +175,19 @@ def subjects(settings: Settings) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """`python -m services.registry register` (`make schemas`): the contract's schemas into the
-    running registry."""
+    registry at LAKEHOUSE_SCHEMA_REGISTRY_URL (default: the stack's)."""
     import sys
 
-    from lakehouse import settings as settings_module
+    from ingest import config as ingest_config
+    from ingest.schema_registry import RegistryRefusedError, register_contract
 
     if argv != ["register"]:
         print("usage: python -m services.registry register", file=sys.stderr)
         return 2
     try:
-        for line in register(settings_module.load()):
+        for line in register_contract(ingest_config.load(), compatibility()):
             print(line)
-    except (ServiceError, OSError) as exc:
+    except (ServiceError, RegistryRefusedError, ingest_config.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

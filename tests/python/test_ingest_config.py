@@ -19,6 +19,31 @@ def test_defaults_point_at_the_local_stack(tmp_path) -> None:
     assert conf.dead_letter_topic("orders") == "orders.dlq"
 
 
+def test_the_schema_registry_and_each_topics_format(tmp_path) -> None:
+    """The local stack's registry by default; auth and TLS only from the environment, handed
+    to Confluent's client as they are; JSON unless a topic's format says Avro."""
+    import certifi
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    local = load({"LAKEHOUSE_STATE_DIR": str(tmp_path), "REGISTRY_PORT": "18085"})
+    assert local.registry_conf() == {"url": "http://127.0.0.1:18085/apis/ccompat/v7"}
+    assert (local.format_of("orders"), local.format_of("payments")) == ("json", "json")
+    conf = load({
+        "LAKEHOUSE_STATE_DIR": str(tmp_path),
+        "LAKEHOUSE_SCHEMA_REGISTRY_URL": "https://registry.example.com",
+        "LAKEHOUSE_SCHEMA_REGISTRY_OPTION_BASIC_AUTH_USER_INFO": "key:secret",
+        "LAKEHOUSE_SCHEMA_REGISTRY_OPTION_SSL_CA_LOCATION": certifi.where(),  # a CA file
+        "LAKEHOUSE_TOPIC_FORMATS": "orders=avro",
+    })  # fmt: skip
+    assert conf.registry_conf() == {
+        "url": "https://registry.example.com",
+        "basic.auth.user.info": "key:secret",
+        "ssl.ca.location": certifi.where(),
+    }
+    assert (conf.format_of("orders"), conf.format_of("payments")) == ("avro", "json")
+    SchemaRegistryClient(conf.registry_conf())  # Confluent's client takes them (no call made)
+
+
 def test_a_topic_pattern_never_matches_dead_letter_topics(tmp_path) -> None:
     conf = load({"LAKEHOUSE_STATE_DIR": str(tmp_path), "LAKEHOUSE_TOPIC_PATTERN": "orders.*"})
     pattern = re.compile(conf.subscribe_pattern())
@@ -87,6 +112,8 @@ def test_kafka_security_reaches_spark_and_the_confluent_clients(tmp_path) -> Non
             "LAKEHOUSE_BRONZE_COMPRESSION='lzo' is not one of",
         ),
         ({"LAKEHOUSE_INGEST_CONFIG": "/nonexistent.yml"}, "does not exist"),
+        ({"LAKEHOUSE_TOPIC_FORMATS": "orders=protobuf"}, "'orders=protobuf' is not <contract>"),
+        ({"LAKEHOUSE_TOPIC_FORMATS": "refunds=avro"}, "'refunds=avro' is not <contract>"),
     ],
 )
 def test_bad_settings_are_named(env, message) -> None:
