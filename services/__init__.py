@@ -1,1 +1,3 @@
-"""The local stack: a Kafka broker and a Spark Thrift server (`make up` / `make down`)."""
+"""The local stack (`make up` / `make down`): the metastore, a Kafka broker, the schema registry
+and a Spark Thrift server; Airflow and a Spark standalone cluster when asked for
+(`python -m services`)."""
