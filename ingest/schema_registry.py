@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from ingest.config import IngestConfig
@@ -107,11 +108,16 @@ def register_contract(
     return done
 
 
-def avro_record(contract: str, event: dict[str, Any]) -> dict[str, Any]:
-    """A JSON event as its Avro schema types it: money (numbers) as exact decimals."""
+@cache
+def _contract_fields(contract: str) -> dict[str, dict[str, Any]]:
+    """A contract's fields by name, with their JSON types (once per contract, not per event)."""
     from ingest.contract import contracts
 
-    fields = {f["name"]: f for f in for_dbt(contracts()[contract])["fields"]}
+    return {f["name"]: f for f in for_dbt(contracts()[contract])["fields"]}
+
+
+def avro_record(contract: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A JSON event as its Avro schema types it: money (numbers) as exact decimals."""
 
     def typed(field: dict[str, Any] | None, value: Any) -> Any:
         if field is None or value is None:
@@ -123,6 +129,7 @@ def avro_record(contract: str, event: dict[str, Any]) -> dict[str, Any]:
             return [{k: typed(items.get(k), v) for k, v in item.items()} for item in value]
         return value
 
+    fields = _contract_fields(contract)
     return {name: typed(fields.get(name), value) for name, value in event.items()}
 
 
