@@ -45,8 +45,9 @@ _SHARED_WITH_LIBRDKAFKA = frozenset(
 )
 # Parquet codecs Spark writes with the jars it ships (lzo and brotli need native libraries).
 PARQUET_CODECS = ("snappy", "zstd", "lz4_raw", "gzip", "uncompressed")
-# What a topic's messages are: JSON, or Avro in Confluent's wire format (the schema registry).
-WIRE_FORMATS = ("json", "avro")
+# What a topic's messages are: JSON, Avro in Confluent's wire format (the schema registry), or
+# either, told apart by the first byte (`auto`: a JSON text never starts with a zero byte).
+WIRE_FORMATS = ("json", "avro", "auto")
 _JAAS_FIELD = re.compile(r'(username|password)\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -95,7 +96,7 @@ class IngestConfig:
         return {"url": self.schema_registry_url, **self.registry_options}
 
     def format_of(self, contract: str) -> str:
-        """The wire format of a contract's topic: json (the default) or avro."""
+        """The wire format of a contract's topic: json (the default), avro or auto."""
         return dict(pair.split("=", 1) for pair in self.formats).get(contract, "json")
 
     @property

@@ -1,8 +1,10 @@
-"""Dead letters: records that break their topic's contract structure go to `<topic>.dlq`.
+"""Dead letters: records that break their topic's contract structure, or that bronze could not
+decode (`value_error`: an Avro record, ingest/bronze/avro.py), go to `<topic>.dlq`.
 
-The record keeps its key and value; headers carry why (`dlq.error`) and where it came from
-(`dlq.source.topic`, `dlq.source.partition`, `dlq.source.offset`). Publishing is at-least-once:
-a micro-batch replayed after a crash publishes its dead letters again.
+The record keeps its key and value (its bytes as they came); headers carry why (`dlq.error`)
+and where it came from (`dlq.source.topic`, `dlq.source.partition`, `dlq.source.offset`).
+Publishing is at-least-once: a micro-batch replayed after a crash publishes its dead letters
+again.
 """
 
 # No `from __future__ import annotations` here: pandas_udf reads the type hints at runtime.
@@ -48,7 +50,8 @@ def _header(name: str, column: str) -> Column:
 def publish_dead_letters(
     records: DataFrame, conf: IngestConfig, surely_well_formed: Column | None = None
 ) -> int:
-    """Publish the records (Kafka source rows) that break their contract; returns how many.
+    """Publish the records (bronze rows, `checkable`) that break their contract or that bronze
+    could not decode; returns how many.
 
     `surely_well_formed` (ingest/jvm_contract.py) spares the Python check the records it is
     true for: with clean data no row, and no Python worker, is needed at all."""
@@ -60,7 +63,8 @@ def publish_dead_letters(
         if unsure is not records and unsure.count() == 0:
             return 0
         check = structure_error_udf(conf.contract_of)
-        bad = unsure.select("*", check("topic", "value").alias("error"))
+        error = sf.coalesce(sf.col("value_error"), check("topic", "value"))
+        bad = unsure.select("*", error.alias("error"))
         bad = bad.where("error is not null").persist()
         count = bad.count()
         if count:
@@ -68,7 +72,7 @@ def publish_dead_letters(
                 bad.select(
                     sf.concat("topic", sf.lit(conf.dead_letter_suffix)).alias("topic"),
                     "key",
-                    "value",
+                    sf.col("raw").alias("value"),
                     sf.array(
                         _header("error", "error"),
                         _header("source.topic", "topic"),

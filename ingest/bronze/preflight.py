@@ -50,6 +50,7 @@ def preflight(conf: ingest_config.IngestConfig) -> list[str]:
         topics = sorted(t for t in existing if pattern.fullmatch(t))
         if not topics:
             raise IngestError(f"no topic matches LAKEHOUSE_TOPIC_PATTERN {conf.topic_pattern!r}")
+        check_registry(conf, topics)
         return topics
     missing = [t for t in conf.topic_names if t not in existing]
     if missing:
@@ -57,7 +58,34 @@ def preflight(conf: ingest_config.IngestConfig) -> list[str]:
             f"topic(s) {', '.join(missing)} do not exist on {conf.bootstrap_servers}. Create "
             "them (`make produce` does), or fix LAKEHOUSE_TOPICS / LAKEHOUSE_TOPIC_SUFFIX."
         )
+    check_registry(conf, conf.topic_names)
     return conf.topic_names
+
+
+def avro_topics(conf: ingest_config.IngestConfig, topics: list[str]) -> list[str]:
+    return [t for t in topics if conf.format_of(conf.contract_of(t) or "") in ("avro", "auto")]
+
+
+def check_registry(conf: ingest_config.IngestConfig, topics: list[str]) -> None:
+    """With an Avro topic, the registry must answer and hold each Avro topic's subject."""
+    from ingest.bronze.avro import RegistryUnavailableError, SubjectSchemas
+    from ingest.schema_registry import subject
+
+    wanted = avro_topics(conf, topics)
+    if not wanted:
+        return
+    try:
+        held = {w.subject for w in SubjectSchemas(conf, wanted).refresh().values()}
+    except RegistryUnavailableError as exc:
+        raise IngestError(
+            f"{exc}. Is it up (`make up`), and LAKEHOUSE_SCHEMA_REGISTRY_URL right?"
+        ) from None
+    empty = [subject(t) for t in wanted if subject(t) not in held]
+    if empty:
+        raise IngestError(
+            f"the schema registry at {conf.schema_registry_url} holds no schema under "
+            f"{', '.join(empty)}: register the contract's (`make schemas`)"
+        )
 
 
 def ensure_dead_letter_topics(conf: ingest_config.IngestConfig, topics: list[str]) -> None:

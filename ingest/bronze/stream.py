@@ -84,7 +84,8 @@ def run(
     progress.report()
     elapsed = time.monotonic() - started
     if query.exception() is not None:
-        log.error("the bronze stream failed: %s", query.exception())
+        # A failure the job words itself (the registry down) in its one line, not Spark's trace.
+        log.error("%s", writer.failure or f"the bronze stream failed: {query.exception()}")
         return 1
     rows = progress.rows
     log.info(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ingest import config as ingest_config
+from ingest.bronze import avro
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -27,6 +28,11 @@ BRONZE_COLUMNS = (
     ("headers", "array<struct<key:string,value:binary>>"),
     ("_ingested_at", "timestamp"),
     ("ingest_date", "date"),
+    # Added after the first release: ensure_bronze_table adds them to an older table.
+    ("value_format", "string"),
+    ("schema_id", "int"),
+    ("value_bytes", "binary"),
+    ("value_error", "string"),
 )
 
 # Delta collects min/max stats only on these: what readers filter bronze by (dbt's staging reads
@@ -47,6 +53,7 @@ def ensure_bronze_table(spark: SparkSession, path: str) -> None:
     from delta.tables import DeltaTable
 
     if DeltaTable.isDeltaTable(spark, path):
+        _add_missing_columns(spark, path)
         return
     schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
     (
@@ -59,6 +66,17 @@ def ensure_bronze_table(spark: SparkSession, path: str) -> None:
     )
 
 
+def _add_missing_columns(spark: SparkSession, path: str) -> None:
+    """Bring a table written by an older release to today's columns (they read as null in its
+    old rows): a metadata-only change."""
+    held = set(spark.read.format("delta").load(path).columns)
+    missing = [(name, kind) for name, kind in BRONZE_COLUMNS if name not in held]
+    if missing:
+        columns = ", ".join(f"{name} {kind}" for name, kind in missing)
+        log.info("bronze: adding the column(s) %s to %s", columns, path)
+        spark.sql(f"alter table delta.`{path}` add columns ({columns})")
+
+
 def _batch_timestamp(ingested_at_micros: int) -> Column:
     """The batch's `_ingested_at`: one definition for writing it and finding the rows again."""
     from pyspark.sql import functions as sf
@@ -66,14 +84,22 @@ def _batch_timestamp(ingested_at_micros: int) -> Column:
     return sf.timestamp_micros(sf.lit(ingested_at_micros))
 
 
-def bronze_rows(records: DataFrame, ingested_at_micros: int) -> DataFrame:
-    """Kafka source rows as bronze rows; `_ingested_at` is the batch's (epoch microseconds)."""
+def bronze_rows(
+    records: DataFrame,
+    ingested_at_micros: int,
+    avro_readers: dict[str, str] | None = None,
+    writers: dict[int, avro.WriterSchema] | None = None,
+    auto_topics: frozenset[str] = frozenset(),
+) -> DataFrame:
+    """Kafka source rows as bronze rows; `_ingested_at` is the batch's (epoch microseconds).
+    The records of `avro_readers`' topics are decoded with `writers` (ingest/bronze/avro.py);
+    those of `auto_topics`, only when they start with the magic byte."""
     from pyspark.sql import functions as sf
 
     ingested_at = _batch_timestamp(ingested_at_micros)
-    return records.select(
+    return avro.with_values(records, avro_readers or {}, writers or {}, auto_topics).select(
         sf.col("key").cast("string").alias("key"),
-        sf.col("value").cast("string").alias("value"),
+        sf.col("text_value").alias("value"),
         "topic",
         "partition",
         "offset",
@@ -82,28 +108,42 @@ def bronze_rows(records: DataFrame, ingested_at_micros: int) -> DataFrame:
         "headers",
         ingested_at.alias("_ingested_at"),
         sf.to_date(ingested_at).alias("ingest_date"),
+        "value_format",
+        "schema_id",
+        "value_bytes",
+        "value_error",
+    )
+
+
+def checkable(rows: DataFrame) -> DataFrame:
+    """Bronze rows shaped for the dead-letter check: the value as the check reads it (text as
+    bytes), the record's bytes as they came (`raw`), the coordinates, and `value_error`."""
+    from pyspark.sql import functions as sf
+
+    value = sf.col("value").cast("binary")
+    return rows.select(
+        sf.col("key").cast("binary").alias("key"),
+        value.alias("value"),
+        sf.coalesce(sf.col("value_bytes"), value).alias("raw"),
+        "topic",
+        "partition",
+        "offset",
+        "value_error",
     )
 
 
 def landed_rows(spark: SparkSession, path: str, ingested_at_micros: int) -> DataFrame:
-    """One batch's rows as bronze holds them, shaped as Kafka source rows for the dead-letter
-    check; partition pruning and `_ingested_at` stats make Delta read only that batch's files."""
+    """One batch's rows as bronze holds them, `checkable`; partition pruning and
+    `_ingested_at` stats make Delta read only that batch's files."""
     from pyspark.sql import functions as sf
 
     ingested_at = _batch_timestamp(ingested_at_micros)
-    return (
+    return checkable(
         spark.read.format("delta")
         .load(path)
         .where(
             (sf.col("ingest_date") == sf.to_date(ingested_at))
             & (sf.col("_ingested_at") == ingested_at)
-        )
-        .select(
-            sf.col("key").cast("binary").alias("key"),
-            sf.col("value").cast("binary").alias("value"),
-            "topic",
-            "partition",
-            "offset",
         )
     )
 
@@ -119,8 +159,33 @@ class BatchWriter:
     batches: list[int] = field(default_factory=list)
     # Seconds each step of a batch took, by batch id: the progress line shows where time goes.
     timings: dict[int, dict[str, float]] = field(default_factory=dict)
+    # The reader schema of each Avro topic, and the registry's schemas (refreshed each batch).
+    avro_readers: dict[str, str] = field(default_factory=dict)
+    auto_topics: frozenset[str] = frozenset()
+    registry: avro.SubjectSchemas | None = None
+    # Why the stream failed, in one line, when the job can say it better than Spark's trace.
+    failure: str | None = None
     _shortcut_ready: bool = False
     _shortcut_column: Column | None = None
+
+    def __post_init__(self) -> None:
+        formats = {t: self.conf.format_of(self.conf.contract_of(t) or "") for t in self.topics}
+        for topic, wire in formats.items():
+            if wire in ("avro", "auto"):
+                self.avro_readers[topic] = avro.reader_schema(self.conf, topic)
+        self.auto_topics = frozenset(t for t, wire in formats.items() if wire == "auto")
+        if self.avro_readers:
+            # Every topic's subject: an id of one read on another topic is named as such.
+            self.registry = avro.SubjectSchemas(self.conf, self.topics)
+
+    def _writers(self) -> dict[int, avro.WriterSchema]:
+        if self.registry is None:
+            return {}
+        try:
+            return dict(self.registry.refresh())
+        except avro.RegistryUnavailableError as exc:
+            self.failure = str(exc)
+            raise
 
     def _txn_app_id(self, spark: SparkSession) -> str:
         # The query id lives in the checkpoint: a new checkpoint gets a new id, so Delta never
@@ -146,13 +211,17 @@ class BatchWriter:
             self._shortcut_ready = True
         return self._shortcut_column
 
-    def _dead_letters(self, batch: DataFrame, ingested_at: int) -> int:
+    def _dead_letters(
+        self, batch: DataFrame, ingested_at: int, writers: dict[int, avro.WriterSchema]
+    ) -> int:
         from pyspark.sql import functions as sf
 
         from ingest.dead_letter import publish_dead_letters
 
         spark = batch.sparkSession
         shortcut = self._shortcut(spark)
+        if shortcut is not None:
+            shortcut = shortcut & sf.col("value_error").isNull()
         records = landed_rows(spark, self.conf.bronze_path, ingested_at)
         if shortcut is None:
             landed = not records.isEmpty()
@@ -165,7 +234,8 @@ class BatchWriter:
         if not landed:
             # A replayed batch that Delta skipped (it landed before a crash) has no rows of
             # this timestamp: check it from Kafka again. At-least-once, as promised.
-            return publish_dead_letters(batch, self.conf, shortcut)
+            replayed = bronze_rows(batch, ingested_at, self.avro_readers, writers, self.auto_topics)
+            return publish_dead_letters(checkable(replayed), self.conf, shortcut)
         if shortcut is not None:
             # The count above found unsure rows: hand Python those alone, without counting
             # them again.
@@ -178,8 +248,9 @@ class BatchWriter:
         # bronze again, so Kafka is read once (no cache) and the check reads only `value`.
         ingested_at = time.time_ns() // 1000
         started = time.monotonic()
+        writers = self._writers()
         (
-            bronze_rows(batch, ingested_at)
+            bronze_rows(batch, ingested_at, self.avro_readers, writers, self.auto_topics)
             .write.format("delta")
             .mode("append")
             .option("txnAppId", self._txn_app_id(spark))
@@ -189,7 +260,7 @@ class BatchWriter:
         )
         written = time.monotonic()
         if self.conf.dead_letter:
-            self.dead_lettered += self._dead_letters(batch, ingested_at)
+            self.dead_lettered += self._dead_letters(batch, ingested_at, writers)
         self.timings[batch_id] = {
             "bronze_write": written - started,
             "dead_letter": time.monotonic() - written,

@@ -6,15 +6,21 @@
 -#}
 
 {% macro kafka_event_columns(value='value') -%}
-    {#- Bronze's Kafka coordinates under staging's names, the raw value and its parse. -#}
+    {#-
+        Bronze's Kafka coordinates under staging's names, the raw value and its parse. An Avro
+        record bronze decoded has its contract JSON in `value`; one it could not decode has
+        none, says why in `value_error`, and shows its bytes in base64.
+    -#}
     topic as kafka_topic,
     partition as kafka_partition,
     offset as kafka_offset,
     kafka_timestamp as published_at,
     _ingested_at,
     ingest_date,
-    {{ value }} as raw_value,
-    {{ raw_message_error(value) }} as message_error,
+    value_format,
+    schema_id,
+    coalesce({{ value }}, 'base64:' || base64(value_bytes)) as raw_value,
+    coalesce(value_error, {{ raw_message_error(value) }}) as message_error,
     case when is_valid_utf8({{ value }}) then try_parse_json({{ value }}) end as payload
 {%- endmacro %}
 
