@@ -19,6 +19,7 @@ from helpers import PROJECT_DIR
 
 from ingest import config as ingest_config
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
+from ingest.schema_registry import avro_serializers, register_contract
 
 # The development salt of customer_email_hash (LAKEHOUSE_EMAIL_SALT's default).
 SALT = "lakehouse-dev-salt"
@@ -26,6 +27,11 @@ CENT = Decimal("0.01")
 # The message kinds that are well-formed deliveries of an event (ingest.generator's, and the
 # hand-made conflicts: an event_id delivered again with another payload).
 VALID_KINDS = ("valid", "duplicate", "conflict")
+# Hand-made Avro poison: a valid event, written as Avro, then spoiled (publish_part).
+AVRO_POISON = {
+    "avro_unknown_schema": lambda framed: b"\0" + (2**31 - 1).to_bytes(4, "big") + framed[5:],
+    "avro_truncated": lambda framed: framed[:12],
+}
 ALL_TABLES = [
     ("silver", "orders"),
     ("silver", "payments"),
@@ -38,15 +44,28 @@ ALL_TABLES = [
 
 
 def publish_part(env: dict[str, str], part: list) -> None:
+    """The messages to their topics; as Avro through the registry the well-formed events of a
+    topic whose format (LAKEHOUSE_TOPIC_FORMATS) is avro or auto, and the AVRO_POISON kinds."""
     conf = ingest_config.load(env)
     ensure_topics(conf.bootstrap_servers, conf.topic_names, partitions=3)
     producer = idempotent_producer(conf.bootstrap_servers)
     for contract in ("orders", "payments"):
-        publish(
-            producer,
-            f"{contract}{conf.topic_suffix}",
-            ((m.key, m.value) for m in part if m.contract == contract),
-        )
+        topic = f"{contract}{conf.topic_suffix}"
+        messages = [m for m in part if m.contract == contract]
+        if conf.format_of(contract) == "json":
+            publish(producer, topic, ((m.key, m.value) for m in messages))
+            continue
+        register_contract(conf, topics=[topic])
+        encoders = avro_serializers(conf, topic)
+
+        def wire(message, encoders=encoders) -> bytes | None:
+            if message.kind not in VALID_KINDS and message.kind not in AVRO_POISON:
+                return message.value
+            event = json.loads(message.value)
+            framed = encoders[event["schema_version"]](event)
+            return AVRO_POISON[message.kind](framed) if message.kind in AVRO_POISON else framed
+
+        publish(producer, topic, ((m.key, wire(m)) for m in messages))
 
 
 def publish_orders(env: dict[str, str], events: list[dict]) -> None:

@@ -30,7 +30,9 @@ import pytest
 from helpers import VENV_BIN, dead_letters, ok, run
 from pipeline_oracle import (
     ALL_TABLES,
+    AVRO_POISON,
     SALT,
+    VALID_KINDS,
     assert_gold_matches,
     assert_table_matches,
     bad_total_orders,
@@ -52,6 +54,7 @@ from ingest.generator import (
     Trouble,
     generate,
 )
+from ingest.schema_registry import contract_schema_ids
 
 SCHEMA = "e2e"
 # The rates the reliability suite promises to survive (docs/reliability.md).
@@ -78,17 +81,26 @@ QUARANTINE_REASONS = {
 }
 # Every kind quarantine keeps, with its reason: the malformed, and a later delivery of an
 # event_id with another payload (the first delivery stays in silver).
-QUARANTINED = {**QUARANTINE_REASONS, "conflict": "conflicting duplicate: "}
+QUARANTINED = {
+    **QUARANTINE_REASONS,
+    "conflict": "conflicting duplicate: ",
+    "avro_unknown_schema": "schema id ",
+    "avro_truncated": "does not decode with its schema id ",
+}
 
 
 EMAIL = re.compile(r"(?<![^\s@\"])[^\s@\"]++@[^\s@\"]+\.[a-z]{2,}")  # linear: see redact_emails
 
 
 @pytest.fixture(scope="module")
-def env(thrift_env, tmp_path_factory) -> dict[str, str]:
+def env(thrift_env, registry_env, tmp_path_factory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("e2e")
     return {
         **thrift_env,
+        "REGISTRY_PORT": registry_env["REGISTRY_PORT"],
+        # The orders topic carries Avro through the registry (pipeline_oracle.publish_part)
+        # and JSON (the malformed messages, the hand-made bad totals): `auto` reads both.
+        "LAKEHOUSE_TOPIC_FORMATS": "orders=auto",
         "DBT_TARGET": "thrift",
         "LAKEHOUSE_TOPIC_SUFFIX": f".e2e{uuid.uuid4().hex[:6]}",
         "LAKEHOUSE_BRONZE_PATH": str(base / "bronze"),
@@ -205,10 +217,15 @@ def shape_changes() -> tuple[list[Message], list[Message]]:
         value = json.dumps(event, separators=(",", ":")).encode()
         return Message("orders", event["order_id"], value, kind, at, at)
 
+    # Avro poison (pipeline_oracle.AVRO_POISON): quarantined and dead-lettered, never silver.
+    poison = [
+        message(order("avro-1", e, "2026-01-02T10:00:00Z", placed, [("SKU-A", 1)]), kind)
+        for kind in AVRO_POISON
+    ]
     return (
         [message(event) for event in first],
         [message(event) for event in second]
-        + [message(redelivered, "duplicate"), message(conflict, "conflict")],
+        + [message(redelivered, "duplicate"), message(conflict, "conflict"), *poison],
     )
 
 
@@ -277,6 +294,21 @@ def test_two_batches_then_gold_equals_an_independent_computation(env, batches, s
         row["channel"] for row in table_rows(spark, env, "silver", "orders").values()
     )
     assert channels[None] >= 200 and sum(channels.values()) - channels[None] >= 150
+
+    # The well-formed orders came as Avro (v1, then v2 with late v1), the rest as JSON: each
+    # Avro record in bronze once, with the registry's id of its version's schema.
+    conf = ingest_config.load(env)
+    ids = contract_schema_ids(conf, conf.topic_names[0])
+    bronze = spark.read.format("delta").load(env["LAKEHOUSE_BRONZE_PATH"])
+    avro = bronze.where("value_format = 'avro'").collect()
+    sent = [m for m in messages if m.contract == "orders" and m.kind in VALID_KINDS]
+    assert len(avro) == len(sent) + len(AVRO_POISON)
+    decoded = [row for row in avro if row["value_error"] is None]
+    assert len(decoded) == len(sent)
+    assert all(
+        ids[json.loads(row["value"])["schema_version"]] == row["schema_id"] for row in decoded
+    )
+    assert set(ids) == {1, 2}
 
     # Contract failures and conflicts are quarantined, each once, never in silver.
     quarantine = table_rows(spark, env, "silver", "quarantine")
@@ -371,7 +403,8 @@ def test_every_produced_message_is_accounted_for_once(env, messages, spark) -> N
 
     conf = ingest_config.load(env)
     letters = dead_letters(env, [conf.dead_letter_topic(t) for t in conf.topic_names])
-    assert len(letters) == sum(m.kind in DEAD_LETTER_KINDS for m in messages)
+    dead = sum(m.kind in DEAD_LETTER_KINDS or m.kind in AVRO_POISON for m in messages)
+    assert len(letters) == dead
     malformed = {qid for qid, row in quarantine.items() if row["is_malformed"] == "true"}
     sources = {
         f"{d['dlq.source.topic']}/{d['dlq.source.partition']}/{d['dlq.source.offset']}"
