@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from helpers import dead_letters, messages_in, ok, run, services
+from helpers import dead_letters, free_port, messages_in, ok, run, services
 
 from ingest import config as ingest_config
 from ingest.generator import DEFAULT_START, Trouble, generate
@@ -159,24 +159,29 @@ def test_avro_lands_once_decoded_with_its_schema_id_and_poison_gets_its_reason(
 def test_a_registry_down_stops_the_job_before_anything_moves_and_restarted_decodes_the_same(
     avro_env, spark, tmp_path
 ) -> None:
-    env = avro_env
-    produce(env, tmp_path)
-    before = tmp_path / "before"
-    ok(bronze(env, before))
-    after = tmp_path / "after"
-    ok(services(env, "down", "registry"))
+    # A registry of its own (its own state folder and port): the shared one serves the other
+    # worker's tests meanwhile.
+    port = str(free_port())
+    own = {**avro_env, "LAKEHOUSE_STATE_DIR": str(tmp_path / "own"), "REGISTRY_PORT": port}
+    env = {**avro_env, "REGISTRY_PORT": port}
+    ok(services(own, "up", "registry"))
     try:
+        produce(env, tmp_path)
+        before = tmp_path / "before"
+        ok(bronze(env, before))
+        after = tmp_path / "after"
+        ok(services(own, "down", "registry"))
         failed = bronze(env, after)
         assert failed.returncode == 2
         lines = failed.stderr.strip().splitlines()
-        url = f"http://127.0.0.1:{env['REGISTRY_PORT']}"
-        assert len(lines) == 1 and lines[0].startswith(
-            f"error: no schema registry answers at {url}"
-        )
+        url = f"http://127.0.0.1:{port}"
+        assert len(lines) == 1
+        assert lines[0].startswith(f"error: no schema registry answers at {url}")
         assert not after.exists()  # no table, no checkpoint: no offset moved
+        ok(services(own, "up", "registry"))
+        ok(bronze(env, after))
     finally:
-        ok(services(env, "up", "registry"))
-    ok(bronze(env, after))
+        services(own, "down", "registry")
     columns = ["topic", "partition", "offset", "value", "schema_id", "value_bytes", "value_error"]
     read = spark.read.format("delta")
     ingested_before = read.load(str(before)).select(columns).collect()

@@ -238,9 +238,15 @@ def _wait_for_commits(table: Path, commits: int, proc: subprocess.Popen, timeout
 
 @pytest.mark.faults
 def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
-    ingest_env, spark, tmp_path
+    ingest_env, registry_env, spark, tmp_path
 ) -> None:
-    env = {**ingest_env, "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "10000"}
+    # Orders as Avro through the registry, payments as JSON: both decode paths are killed.
+    env = {
+        **ingest_env,
+        "REGISTRY_PORT": registry_env["REGISTRY_PORT"],
+        "LAKEHOUSE_TOPIC_FORMATS": "orders=avro",
+        "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "10000",
+    }
     produced = produce(
         env, tmp_path, "--orders", "25000", "--seed", "31", "--duplicate-rate", "0.05"
     )
@@ -266,6 +272,8 @@ def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
     rows = read_bronze(spark, env)
     assert rows.count() == produced["messages"]
     assert rows.select("topic", "partition", "offset").distinct().count() == produced["messages"]
+    avro = rows.where("value_format = 'avro'")
+    assert avro.where("value is not null and schema_id is not null").count() == avro.count() > 0
 
 
 @pytest.mark.faults
