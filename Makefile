@@ -208,26 +208,30 @@ sql: setup ## a SQL shell on the warehouse (beeline while the Thrift server runs
 	@$(PY) -m services.sql $(if $(Q),"$(Q)")
 
 # A realistic day of shop events with some trouble, then a smaller second batch the next day.
+# Orders go as Avro through the schema registry, on schema version 1 the first day and 2 the
+# second; payments stay JSON.
+DEMO_FORMATS := orders=avro
 DEMO_DAY_1 := --orders 3000 --seed 7 --duplicate-rate 0.03 --late-rate 0.2 --max-lateness-hours 6 \
-	--malformed-rate 0.004 --v2-rate 0.3 --start 2026-01-01T00:00:00Z
+	--malformed-rate 0.004 --v2-rate 0 --start 2026-01-01T00:00:00Z
 DEMO_DAY_2 := --orders 300 --seed 8 --duplicate-rate 0.03 --late-rate 0.2 --max-lateness-hours 6 \
-	--malformed-rate 0.004 --v2-rate 0.3 --start 2026-01-02T00:00:00Z
+	--malformed-rate 0.004 --v2-rate 1 --start 2026-01-02T00:00:00Z
 
 .PHONY: demo
+demo: export LAKEHOUSE_TOPIC_FORMATS = $(DEMO_FORMATS)
 demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report, then an incremental second batch
-	@$(PY) -m services up metastore kafka
-	@echo "demo: 1/2 a day of shop events"
+	@$(PY) -m services up metastore kafka registry
+	@echo "demo: 1/2 a day of shop events (orders as Avro, schema version 1; payments as JSON)"
 	@$(PY) -m ingest.produce $(DEMO_DAY_1) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/day-1.json" > /dev/null
 	@$(PY) -m ingest.bronze
 	@$(DBT) seed --quiet
 	@$(DBT) build
 	@$(DBT) --quiet run-operation pipeline_report
-	@echo "demo: 2/2 a second, smaller batch: gold recomputes only what changed; silver also re-reads the last silver_lookback_hours (1) of bronze, and its merge updates none of those rows"
+	@echo "demo: 2/2 a second, smaller batch, orders on schema version 2: gold recomputes only what changed; silver also re-reads the last silver_lookback_hours (1) of bronze, and its merge updates none of those rows"
 	@$(PY) -m ingest.produce $(DEMO_DAY_2) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/day-2.json" > /dev/null
 	@$(PY) -m ingest.bronze
 	@$(DBT) build
 	@$(DBT) --quiet run-operation pipeline_report
-	@echo "demo: done. Manifests in $(LAKEHOUSE_STATE_DIR)/demo/. Kafka and the metastore are still up: \`make down\` stops them."
+	@echo "demo: done. Manifests in $(LAKEHOUSE_STATE_DIR)/demo/. Kafka, the registry and the metastore are still up: \`make down\` stops them."
 
 # --- benchmarks --------------------------------------------------------------------------
 

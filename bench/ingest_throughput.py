@@ -10,7 +10,12 @@ broker, then times, on the same data:
 - the bronze job (`python -m ingest.bronze`, availableNow) into a fresh table, as shipped and
   with each setting of VARIANTS (`BENCH_VARIANTS=default,...` picks some): events/s over its
   micro-batches (from StreamingQueryProgress), after the first (warm-up) batch, and over its
-  whole run, JVM start included; and the seconds of each step (bronze write, dead letter).
+  whole run, JVM start included; the seconds of each step (bronze write, dead letter); bronze's
+  Parquet bytes per event and the messages read per topic;
+- the same events as Avro (`BENCH_FORMATS=json,avro`, the default; `json` skips it): produced
+  again with the same seed to a second topic set (AVRO), both topics Confluent-framed Avro
+  through the stack's schema registry; then the bronze job as shipped on it, right after the
+  JSON run it is compared with, and the ratios of the two.
 
 Writes bench/results/ingest_throughput.json. Run it with `make bench`.
 """
@@ -21,7 +26,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from common import bench_env, run, services, write_result
 
@@ -81,6 +88,15 @@ def spark_source_alone(conf: ingest_config.IngestConfig) -> list[float]:
     return seconds
 
 
+# The Avro topic set: the same events on topics of their own, every one Avro (Confluent's wire
+# format, through the schema registry); the producer and the bronze job read both settings.
+AVRO: dict[str, str] = {
+    "LAKEHOUSE_TOPIC_SUFFIX": "-avro",
+    "LAKEHOUSE_TOPIC_FORMATS": "orders=avro,payments=avro",
+}
+FORMATS = ("json", "avro")
+
+
 # Settings tried in the same run, each into a fresh bronze table: what helped goes into the
 # defaults and docs/benchmarks.md. "default" is the job as shipped; it gives the headline numbers.
 VARIANTS: dict[str, dict[str, str]] = {
@@ -104,6 +120,19 @@ def _parquet_bytes(table: Path) -> int:
     return sum(f.stat().st_size for f in table.rglob("*.parquet") if "_delta_log" not in f.parts)
 
 
+def _messages_by_topic(batches: list[dict[str, Any]]) -> dict[str, int]:
+    """Messages read per topic: the last batch's end offsets (new topics, no transactions: the
+    offsets count the messages)."""
+    ends: dict[str, int] = {}
+    for source in batches[-1].get("sources", []):
+        end = source.get("endOffset")
+        if isinstance(end, str):
+            end = json.loads(end)
+        for topic, partitions in (end or {}).items():
+            ends[topic] = ends.get(topic, 0) + sum(partitions.values())
+    return ends
+
+
 def time_bronze(env: dict[str, str], name: str, settings: dict[str, str], produced: int) -> dict:
     """One availableNow run into a fresh table; rates over its micro-batches and its wall time."""
     state = Path(env["LAKEHOUSE_STATE_DIR"])
@@ -119,6 +148,8 @@ def time_bronze(env: dict[str, str], name: str, settings: dict[str, str], produc
     batches = [json.loads(line) for line in progress_file.read_text().splitlines()]
     rows = sum(b["numInputRows"] for b in batches)
     assert rows == produced, f"bronze ({name}) read {rows} of {produced}"
+    by_topic = _messages_by_topic(batches)
+    assert sum(by_topic.values()) == rows, f"bronze ({name}): offsets {by_topic}, {rows} rows"
     stream_s = sum(b["durationMs"]["triggerExecution"] for b in batches) / 1000
     # After the first batch, which also pays for the JVM's and the Python workers' warm-up.
     warm = batches[1:]
@@ -138,30 +169,65 @@ def time_bronze(env: dict[str, str], name: str, settings: dict[str, str], produc
         ),
         "wall_seconds_with_jvm_start": round(wall_s, 1),
         "bronze_mb": round(_parquet_bytes(bronze) / 2**20, 1),
+        "bronze_bytes_per_event": round(_parquet_bytes(bronze) / rows),
         "events_per_s_wall": round(rows / wall_s),
+        "messages_by_topic": by_topic,
     }
+
+
+def _ratio(over: float | None, under: float | None) -> float | None:
+    return round(over / under, 3) if over and under else None
+
+
+def avro_against_json(avro: dict[str, Any], json_run: dict[str, Any]) -> dict[str, float | None]:
+    """Avro's run over JSON's, figure by figure: above 1 for the rates, Avro is faster."""
+    figures = ("events_per_s", "events_per_s_after_first_batch", "events_per_s_wall")
+    return {
+        **{figure: _ratio(avro[figure], json_run[figure]) for figure in figures},
+        "bronze_bytes_per_event": _ratio(
+            avro["bronze_bytes_per_event"], json_run["bronze_bytes_per_event"]
+        ),
+    }
+
+
+def produce(env: dict[str, str], events: int, manifest_file: Path) -> int:
+    """About `events` contract events (6 per order; every one valid, as in a steady state) to the
+    topics `env` names, the same ones for the same count; how many were delivered."""
+    run(
+        [sys.executable, "-m", "ingest.produce", "--orders", str(events // 6), "--seed", "1",
+         "--manifest", str(manifest_file)],
+        env,
+    )  # fmt: skip
+    return json.loads(manifest_file.read_text())["delivered"]
+
+
+def _chosen(var: str, known: Iterable[str], required: str) -> list[str]:
+    """The comma-separated names in `var` (default: all `known`), which must include `required`."""
+    known = list(known)
+    chosen = [name for name in os.environ.get(var, ",".join(known)).split(",") if name]
+    if set(chosen) - set(known) or required not in chosen:
+        raise SystemExit(f"{var}: include {required!r}; known: {', '.join(known)}")
+    return chosen
 
 
 def main() -> None:
     events = int(os.environ.get("BENCH_EVENTS", "1000000"))
-    variants = [v for v in os.environ.get("BENCH_VARIANTS", ",".join(VARIANTS)).split(",") if v]
-    unknown = set(variants) - set(VARIANTS)
-    if unknown or "default" not in variants:
-        raise SystemExit(f"BENCH_VARIANTS: include 'default'; known: {', '.join(VARIANTS)}")
+    variants = _chosen("BENCH_VARIANTS", VARIANTS, "default")
+    with_avro = "avro" in _chosen("BENCH_FORMATS", FORMATS, "json")
     env = bench_env("ingest")
+    avro_env = {**env, **AVRO}
     state = Path(env["LAKEHOUSE_STATE_DIR"])
-    services(env, "up", "kafka")
+    services(env, "up", "kafka", *(["registry"] if with_avro else []))
     try:
         print(f"bench: producing about {events:,} events", file=sys.stderr)
-        manifest_file = state / "produce.json"
-        # About 6 events per order; no trouble: every event is valid, as in a steady state.
-        run(
-            [sys.executable, "-m", "ingest.produce", "--orders", str(events // 6), "--seed", "1",
-             "--manifest", str(manifest_file)],
-            env,
-        )  # fmt: skip
-        produced = json.loads(manifest_file.read_text())["delivered"]
+        produced = produce(env, events, state / "produce.json")
         conf = ingest_config.load(env)
+        if with_avro:
+            print(f"bench: the same events, {AVRO}", file=sys.stderr)
+            produced_avro = produce(avro_env, events, state / "produce-avro.json")
+            assert produced_avro == produced, f"Avro: {produced_avro} events, JSON {produced}"
+            _, consumed_avro, avro_bytes = consume_all(ingest_config.load(avro_env), produced)
+            assert consumed_avro == produced, f"Avro: the consumer read {consumed_avro}"
 
         print("bench: ceiling (a consumer that does nothing)", file=sys.stderr)
         ceiling_s, consumed, consumed_bytes = consume_all(conf, produced)
@@ -169,7 +235,14 @@ def main() -> None:
         print("bench: Spark's Kafka source alone (cold, then warm)", file=sys.stderr)
         _, out = run([sys.executable, __file__, "--spark-source-alone"], env)
         source_s = json.loads(out.splitlines()[-1])
-        runs = {name: time_bronze(env, name, VARIANTS[name], produced) for name in variants}
+        # The JSON run as shipped, then the Avro one beside it (a slow spell of the machine
+        # should hit both), then the other variants.
+        runs = {"default": time_bronze(env, "default", VARIANTS["default"], produced)}
+        if with_avro:
+            avro_run = time_bronze(env, "default, orders as Avro", AVRO, produced)
+        for name in variants:
+            if name not in runs:
+                runs[name] = time_bronze(env, name, VARIANTS[name], produced)
         # Again after the runs, and the faster of the two: the ratios are not flattered by a
         # broker still busy from the produce.
         print("bench: ceiling, again", file=sys.stderr)
@@ -186,6 +259,17 @@ def main() -> None:
         result["mb_per_s"] = round(mb * result["events_per_s"] / produced, 1)
         result["ratio_to_ceiling"] = round(result["events_per_s"] / ceiling_rate, 3)
     shipped = runs["default"]
+    avro = None
+    if with_avro:
+        avro = {
+            "what": (
+                "the same events on their own topics, every one Avro (Confluent's wire format, "
+                "the schema registry)"
+            ),
+            "avg_event_bytes": round(avro_bytes / consumed_avro),
+            "bronze": avro_run,
+            "ratio_to_json": avro_against_json(avro_run, shipped),
+        }
     write_result(
         "ingest_throughput",
         {
@@ -212,7 +296,12 @@ def main() -> None:
             "bronze": shipped,
             "ratio_to_ceiling": shipped["ratio_to_ceiling"],
             "variants": runs,
-            "goals": {"events_per_s": 100_000, "ratio_to_ceiling": 0.25},
+            "avro": avro,
+            "goals": {
+                "events_per_s": 100_000,
+                "ratio_to_ceiling": 0.25,
+                "avro_ratio_to_json_events_per_s": 1.0,
+            },
         },
     )
 

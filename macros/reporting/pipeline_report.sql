@@ -1,7 +1,7 @@
 {% macro pipeline_report() %}
     {#-
-        `dbt run-operation pipeline_report` (make demo prints it): rows per layer, what was
-        quarantined and why, what the newest incremental merges read and wrote, and the top
+        `dbt run-operation pipeline_report` (make demo prints it): rows per layer, bronze by
+        topic, format and schema, what was quarantined and why, what the newest incremental merges read and wrote, and the top
         of daily_revenue. Plain SQL on whichever target dbt runs.
     -#}
     {%- set bronze = source('bronze', 'kafka_events') -%}
@@ -24,6 +24,13 @@
     {%- endfor -%}
     {{ print('\nRows per layer') }}
     {% do run_query(counts | join(' union all ')).print_table(max_column_width=50) %}
+
+    {{ print('\nBronze by topic and wire format: the schema ids and contract versions seen') }}
+    {% do run_query(
+        "select topic, coalesce(value_format, 'json') as format, schema_id, "
+        ~ "get_json_object(value, '$.schema_version') as schema_version, count(*) as records "
+        ~ "from " ~ bronze ~ " group by all order by all"
+    ).print_table(max_rows=20, max_column_width=30) %}
 
     {{ print('\nQuarantined records by reason (is_malformed: also dead-lettered by ingest)') }}
     {% do run_query(
