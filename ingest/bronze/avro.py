@@ -84,10 +84,24 @@ class SubjectSchemas:
         )
 
 
-def reader_schema(conf: ingest_config.IngestConfig, topic: str) -> str:
-    """The contract's latest Avro schema of `topic`: what every writer's records are read as."""
+@dataclass(frozen=True)
+class Reader:
+    """What a topic's records are read as: the contract's latest Avro schema, and its fields
+    that are RFC 3339 timestamps (strings to Avro: the decode checks them, so a decoded record
+    keeps the whole contract structure and the dead-letter check can skip it)."""
+
+    schema: str
+    timestamp_fields: tuple[str, ...]
+
+
+def reader_of(conf: ingest_config.IngestConfig, topic: str) -> Reader:
+    from ingest.contract import contracts
+    from ingest.contract_dbt import for_dbt
+
     versions = schema_registry.contract_schemas(conf)[topic]
-    return versions[max(versions)]
+    fields = for_dbt(contracts()[conf.contract_of(topic) or topic])["fields"]
+    timestamps = tuple(f["name"] for f in fields if f["type"] == "timestamp")
+    return Reader(versions[max(versions)], timestamps)
 
 
 def _first_required_field(schema: str) -> str:
@@ -141,21 +155,30 @@ def value_and_error(
     topic: str,
     value: Column,
     struct: Column | None,
-    reader: str,
+    reader: Reader,
     writers: dict[int, WriterSchema],
 ) -> tuple[Column, Column]:
     """(the record as the contract's JSON or null, why not or null), from the Kafka value and
     its `decoded_struct` column. An id of another subject the job reads is named as such."""
     from pyspark.sql import functions as sf
 
+    from ingest.contract import DATE_TIME_REGEX
+
     subject = schema_registry.subject(topic)
     record_id = schema_id(value)
     own = _own(topic, writers)
+    bad_timestamp = sf.lit(None).cast("string")
     if struct is None:
         json_value, failed = sf.lit(None).cast("string"), sf.lit(False)
     else:
         json_value = sf.to_json(struct)
-        failed = struct.isNotNull() & struct.getField(_first_required_field(reader)).isNull()
+        failed = struct.isNotNull() & struct.getField(_first_required_field(reader.schema)).isNull()
+        for name in reversed(reader.timestamp_fields):  # the first bad one is named
+            text = struct.getField(name)
+            bad_timestamp = sf.when(
+                text.isNotNull() & ~text.rlike(DATE_TIME_REGEX),
+                sf.lit(f"wrong type: {name} is not an RFC 3339 timestamp with an offset"),
+            ).otherwise(bad_timestamp)
     foreign = sf.lit(None).cast("string")
     for writer_id, writer in sorted(writers.items()):
         if writer.subject != subject:
@@ -170,8 +193,8 @@ def value_and_error(
         )
     is_own = record_id.isin(*[sf.lit(i) for i in own]) if own else sf.lit(False)
     schema_named = sf.concat(sf.lit("schema id "), record_id.cast("string"))
-    error = (
-        sf.when(value.isNull(), sf.lit(None))
+    undecoded = (
+        sf.when(value.isNull(), sf.lit("empty message (null value)"))
         .when(~framed(value), sf.lit("not Avro in Confluent's wire format: no magic byte"))
         .when(~is_own & foreign.isNotNull(), sf.concat(schema_named, sf.lit(" is "), foreign))
         .when(~is_own, sf.concat(schema_named, sf.lit(f" is not a schema of {subject}")))
@@ -186,12 +209,13 @@ def value_and_error(
             ),
         )
     )
-    return sf.when(error.isNull(), json_value), error
+    # A decoded record with a malformed timestamp keeps its value, as a JSON one does.
+    return sf.when(undecoded.isNull(), json_value), sf.coalesce(undecoded, bad_timestamp)
 
 
 def with_values(
     records: DataFrame,
-    readers: dict[str, str],
+    readers: dict[str, Reader],
     writers: dict[int, WriterSchema],
     auto: frozenset[str] = frozenset(),
 ) -> DataFrame:
@@ -208,7 +232,8 @@ def with_values(
         this_topic = topic == sf.lit(name)
         is_avro = is_avro | (this_topic & framed(value) if name in auto else this_topic)
     structs = {
-        name: decoded_struct(name, value, reader, writers) for name, reader in readers.items()
+        name: decoded_struct(name, value, reader.schema, writers)
+        for name, reader in readers.items()
     }
     decoded = records.select(
         "*",

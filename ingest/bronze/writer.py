@@ -87,7 +87,7 @@ def _batch_timestamp(ingested_at_micros: int) -> Column:
 def bronze_rows(
     records: DataFrame,
     ingested_at_micros: int,
-    avro_readers: dict[str, str] | None = None,
+    avro_readers: dict[str, avro.Reader] | None = None,
     writers: dict[int, avro.WriterSchema] | None = None,
     auto_topics: frozenset[str] = frozenset(),
 ) -> DataFrame:
@@ -117,7 +117,8 @@ def bronze_rows(
 
 def checkable(rows: DataFrame) -> DataFrame:
     """Bronze rows shaped for the dead-letter check: the value as the check reads it (text as
-    bytes), the record's bytes as they came (`raw`), the coordinates, and `value_error`."""
+    bytes), the record's bytes as they came (`raw`), the coordinates, `value_format` and
+    `value_error`."""
     from pyspark.sql import functions as sf
 
     value = sf.col("value").cast("binary")
@@ -128,6 +129,7 @@ def checkable(rows: DataFrame) -> DataFrame:
         "topic",
         "partition",
         "offset",
+        "value_format",
         "value_error",
     )
 
@@ -160,7 +162,7 @@ class BatchWriter:
     # Seconds each step of a batch took, by batch id: the progress line shows where time goes.
     timings: dict[int, dict[str, float]] = field(default_factory=dict)
     # The reader schema of each Avro topic, and the registry's schemas (refreshed each batch).
-    avro_readers: dict[str, str] = field(default_factory=dict)
+    avro_readers: dict[str, avro.Reader] = field(default_factory=dict)
     auto_topics: frozenset[str] = frozenset()
     registry: avro.SubjectSchemas | None = None
     # Why the stream failed, in one line, when the job can say it better than Spark's trace.
@@ -172,7 +174,7 @@ class BatchWriter:
         formats = {t: self.conf.format_of(self.conf.contract_of(t) or "") for t in self.topics}
         for topic, wire in formats.items():
             if wire in ("avro", "auto"):
-                self.avro_readers[topic] = avro.reader_schema(self.conf, topic)
+                self.avro_readers[topic] = avro.reader_of(self.conf, topic)
         self.auto_topics = frozenset(t for t, wire in formats.items() if wire == "auto")
         if self.avro_readers:
             # Every topic's subject: an id of one read on another topic is named as such.
@@ -199,8 +201,12 @@ class BatchWriter:
         if not self._shortcut_ready:
             from ingest.jvm_contract import surely_well_formed
 
+            # Not for Avro topics: their records are checked as they are decoded.
+            json_topics = [
+                t for t in self.topics if t not in self.avro_readers or t in self.auto_topics
+            ]
             self._shortcut_column, problems = surely_well_formed(
-                spark, self.topics, self.conf.contract_of
+                spark, json_topics, self.conf.contract_of
             )
             for problem in problems:
                 log.warning(
@@ -220,8 +226,13 @@ class BatchWriter:
 
         spark = batch.sparkSession
         shortcut = self._shortcut(spark)
-        if shortcut is not None:
-            shortcut = shortcut & sf.col("value_error").isNull()
+        if self.avro_readers:
+            # A decoded Avro record was checked as it was decoded (types by its schema,
+            # timestamps by avro.value_and_error): only its value_error decides, so with Avro
+            # topics alone the check reads no `value` at all.
+            shortcut = sf.when(
+                sf.col("value_format") == "avro", sf.col("value_error").isNull()
+            ).otherwise(sf.lit(False) if shortcut is None else shortcut)
         records = landed_rows(spark, self.conf.bronze_path, ingested_at)
         if shortcut is None:
             landed = not records.isEmpty()
