@@ -107,16 +107,20 @@ def staging_reasons(spark, tmp_path_factory) -> dict[tuple[str, int], str | None
     for name, sql in compiled.items():
         values = [VALID[name]] + [{**VALID[name], **change} for c, change, _ in CASES if c == name]
         rows = [
-            ("probe", 0, i, datetime(2026, 1, 1), datetime(2026, 1, 1), json.dumps(v))
+            ("probe", 0, i, datetime(2026, 1, 1), datetime(2026, 1, 1), json.dumps(v), "json")
             for i, v in enumerate(values)
         ]
         spark.createDataFrame(
             rows,
             "topic string, partition int, offset long, kafka_timestamp timestamp, "
-            "_ingested_at timestamp, value string",
-        ).selectExpr("*", "to_date(_ingested_at) as ingest_date").createOrReplaceTempView(
-            f"contract_probe_{name}"
-        )
+            "_ingested_at timestamp, value string, value_format string",
+        ).selectExpr(
+            "*",
+            "to_date(_ingested_at) as ingest_date",
+            "cast(null as int) as schema_id",
+            "cast(null as binary) as value_bytes",
+            "cast(null as string) as value_error",
+        ).createOrReplaceTempView(f"contract_probe_{name}")
         for row in spark.sql(sql).collect():
             reasons[name, row["kafka_offset"]] = row["invalid_reason"]
     return reasons
