@@ -1,16 +1,14 @@
 """Avro topics in bronze: Confluent's wire format decoded in the JVM, the raw bytes kept.
 
 A record of an Avro topic is a zero byte, a 4-byte schema id, then the Avro body. Each
-micro-batch, the driver asks the registry which schemas the job's subjects hold (one call per
-subject, plus one per version it has not seen: writer schemas are cached by id). Spark's
+micro-batch, the driver asks the registry which schemas the job's subjects hold (SubjectSchemas;
+why per batch and what it costs: docs/design.md, "Avro in bronze"). Spark's
 `from_avro` then decodes each record with its writer schema, read as the contract's latest
 Avro schema (ingest/contracts/avro/), and `to_json` gives bronze's `value` the contract's JSON,
 so dbt's staging reads both formats alike. A record that is not framed, names a schema its
 topic's subject does not hold, or does not decode keeps a null `value` and says why in
 `value_error`: it is dead-lettered and quarantined with that reason.
 
-Fetched per batch, not once: a producer may register a new version while the job runs, and
-every record of a batch was produced (so its schema registered) before the batch began.
 """
 
 from __future__ import annotations
@@ -121,9 +119,11 @@ def framed(value: Column) -> Column:
 
 
 def schema_id(value: Column) -> Column:
+    """The 4-byte id after the magic byte, as a bigint: any 4 bytes fit (an int cast of
+    ff ff ff ff would fail the batch under ANSI casts, forever, on every replay)."""
     from pyspark.sql import functions as sf
 
-    return sf.conv(sf.hex(sf.substring(value, 2, 4)), 16, 10).cast("int")
+    return sf.conv(sf.hex(sf.substring(value, 2, 4)), 16, 10).cast("bigint")
 
 
 def decoded_struct(
@@ -191,10 +191,18 @@ def value_and_error(
         version_of = sf.when(record_id == sf.lit(writer_id), sf.lit(writer.version)).otherwise(
             version_of
         )
-    is_own = record_id.isin(*[sf.lit(i) for i in own]) if own else sf.lit(False)
+    is_own = (
+        sf.coalesce(record_id.isin(*[sf.lit(i) for i in own]), sf.lit(False))
+        if own
+        else sf.lit(False)
+    )
     schema_named = sf.concat(sf.lit("schema id "), record_id.cast("string"))
     undecoded = (
         sf.when(value.isNull(), sf.lit("empty message (null value)"))
+        .when(
+            sf.length(value) < HEADER_BYTES,
+            sf.lit("not Avro in Confluent's wire format: shorter than its 5-byte header"),
+        )
         .when(~framed(value), sf.lit("not Avro in Confluent's wire format: no magic byte"))
         .when(~is_own & foreign.isNotNull(), sf.concat(schema_named, sf.lit(" is "), foreign))
         .when(~is_own, sf.concat(schema_named, sf.lit(f" is not a schema of {subject}")))

@@ -30,7 +30,7 @@ BRONZE_COLUMNS = (
     ("ingest_date", "date"),
     # Added after the first release: ensure_bronze_table adds them to an older table.
     ("value_format", "string"),
-    ("schema_id", "int"),
+    ("schema_id", "bigint"),
     ("value_bytes", "binary"),
     ("value_error", "string"),
 )

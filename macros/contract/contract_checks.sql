@@ -9,7 +9,8 @@
     {#-
         Bronze's Kafka coordinates under staging's names, the raw value and its parse. An Avro
         record bronze decoded has its contract JSON in `value`; one it could not decode has
-        none, says why in `value_error`, and shows its bytes in base64.
+        none and says why in `value_error`. Its raw_value only names it: its bytes may hold an
+        e-mail that no mask could find in an encoding (they stay in bronze and the dead letter).
     -#}
     topic as kafka_topic,
     partition as kafka_partition,
@@ -19,7 +20,13 @@
     ingest_date,
     value_format,
     schema_id,
-    coalesce({{ value }}, 'base64:' || base64(value_bytes)) as raw_value,
+    coalesce(
+        {{ value }},
+        case when value_bytes is not null then concat(
+            '<undecoded Avro: ', length(value_bytes), ' bytes, schema id ',
+            coalesce(cast(schema_id as string), 'none'), '>'
+        ) end
+    ) as raw_value,
     coalesce(value_error, {{ raw_message_error(value) }}) as message_error,
     case when is_valid_utf8({{ value }}) then try_parse_json({{ value }}) end as payload
 {%- endmacro %}

@@ -29,7 +29,7 @@ CENT = Decimal("0.01")
 VALID_KINDS = ("valid", "duplicate", "conflict")
 # Hand-made Avro poison: a valid event, written as Avro, then spoiled (publish_part).
 AVRO_POISON = {
-    "avro_unknown_schema": lambda framed: b"\0" + (2**31 - 1).to_bytes(4, "big") + framed[5:],
+    "avro_unknown_schema": lambda framed: b"\0" + (2**32 - 1).to_bytes(4, "big") + framed[5:],
     "avro_truncated": lambda framed: framed[:12],
 }
 ALL_TABLES = [

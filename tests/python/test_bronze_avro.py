@@ -97,7 +97,9 @@ def test_avro_lands_once_decoded_with_its_schema_id_and_poison_gets_its_reason(
              if m.contract == "orders" and m.kind in ("valid", "duplicate")]  # fmt: skip
     undated = {**valid[0], "event_ts": "yesterday"}  # Avro types it a string: the decode checks
     poison = send(env, orders, {
-        "unknown id": b"\0" + (2**31 - 1).to_bytes(4, "big") + body,
+        # An id past the int range: once it failed every batch (an int cast under ANSI).
+        "unknown id": b"\0" + (2**32 - 1).to_bytes(4, "big") + body,
+        "short": b"\0\1",
         "truncated": framed[0][:12],
         "another subject's": b"\0" + payments_id.to_bytes(4, "big") + body,
         "bad timestamp": avro_serializers(conf, orders)[undated["schema_version"]](undated),
@@ -140,7 +142,8 @@ def test_avro_lands_once_decoded_with_its_schema_id_and_poison_gets_its_reason(
         int.from_bytes(framed[0][1:5], "big")
     ]
     assert by_name == {
-        "unknown id": f"schema id {2**31 - 1} is not a schema of {subject(orders)}",
+        "unknown id": f"schema id {2**32 - 1} is not a schema of {subject(orders)}",
+        "short": "not Avro in Confluent's wire format: shorter than its 5-byte header",
         "truncated": f"does not decode with its schema id {ids[version]} "
         f"({subject(orders)} version {version})",
         "another subject's": f"schema id {payments_id} is {subject(payments)} version 1's, "
