@@ -99,6 +99,10 @@ class IngestConfig:
         """The wire format of a contract's topic: json (the default), avro or auto."""
         return dict(pair.split("=", 1) for pair in self.formats).get(contract, "json")
 
+    def topic_format(self, topic: str) -> str:
+        """The wire format of a topic: its contract's, json for a topic of none."""
+        return self.format_of(self.contract_of(topic) or "")
+
     @property
     def topic_names(self) -> list[str]:
         return [f"{name}{self.topic_suffix}" for name in self.topics]

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     except ingest_config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    avro_topics = [t for t in conf.topic_names if conf.format_of(conf.contract_of(t)) == "avro"]
+    avro_topics = [t for t in conf.topic_names if conf.topic_format(t) == "avro"]
     if avro_topics:
         try:
             for line in register_contract(conf, topics=avro_topics):

@@ -63,7 +63,7 @@ def preflight(conf: ingest_config.IngestConfig) -> list[str]:
 
 
 def avro_topics(conf: ingest_config.IngestConfig, topics: list[str]) -> list[str]:
-    return [t for t in topics if conf.format_of(conf.contract_of(t) or "") in ("avro", "auto")]
+    return [t for t in topics if conf.topic_format(t) in ("avro", "auto")]
 
 
 def check_registry(conf: ingest_config.IngestConfig, topics: list[str]) -> None:
@@ -82,7 +82,7 @@ def check_registry(conf: ingest_config.IngestConfig, topics: list[str]) -> None:
             f"{exc}. Is it up (`make up`), and LAKEHOUSE_SCHEMA_REGISTRY_URL right?"
         ) from None
     # An `auto` topic may carry JSON alone so far (the producer writes JSON for it).
-    strict = [t for t in wanted if conf.format_of(conf.contract_of(t) or "") == "avro"]
+    strict = [t for t in wanted if conf.topic_format(t) == "avro"]
     empty = [subject(t) for t in strict if subject(t) not in held]
     if empty:
         raise IngestError(

@@ -171,7 +171,7 @@ class BatchWriter:
     _shortcut_column: Column | None = None
 
     def __post_init__(self) -> None:
-        formats = {t: self.conf.format_of(self.conf.contract_of(t) or "") for t in self.topics}
+        formats = {t: self.conf.topic_format(t) for t in self.topics}
         for topic, wire in formats.items():
             if wire in ("avro", "auto"):
                 self.avro_readers[topic] = avro.reader_of(self.conf, topic)
