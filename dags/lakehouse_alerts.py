@@ -37,21 +37,21 @@ def failure_facts(context: Mapping[str, Any]) -> dict[str, Any]:
     """What failed: the DAG, run, task and try, the dbt node and its failed tests (or the error)."""
     ti = context.get("ti") or context.get("task_instance")
     task_id = getattr(ti, "task_id", "?")
-    node = (getattr(context.get("task"), "extra_context", None) or {}).get("dbt_node_config", {})
     exception = context.get("exception")
     facts: dict[str, Any] = {
         "dag_id": getattr(ti, "dag_id", "?"),
         "run_id": getattr(ti, "run_id", "?"),
         "task_id": task_id,
         "try_number": getattr(ti, "try_number", "?"),
-        "dbt_node": node.get("unique_id"),
+        "dbt_node": None,
         "failed": [],
         "error": None,
     }
     problems = None
-    if ti is not None and node:
-        try:
+    if ti is not None and task_id.startswith("dbt."):
+        try:  # what the dbt task's callback kept (lakehouse_dbt.record_dbt_problems)
             problems = ti.xcom_pull(task_ids=task_id, key="dbt_problems")
+            facts["dbt_node"] = ti.xcom_pull(task_ids=task_id, key="dbt_node")
         except Exception:  # noqa: BLE001 - a summary must never fail the callback
             problems = None
     if problems:

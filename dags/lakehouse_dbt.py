@@ -1,9 +1,12 @@
-"""The dbt graph as Airflow tasks (Cosmos), and what Cosmos does not do for us: the `select`
-param, a failed test that fails its task for good, and an asset per model.
+"""The dbt graph as Airflow tasks, one Cosmos `dbt build` task per layer, and what Cosmos does
+not do for us: the `select` param, a failed test that fails its task for good, the failed node
+in the alert, and an asset per seed and model.
 
-The `local` target runs Spark inside each dbt process (about 25 s to start each); the stack's
-metastore serves any number of them at once, so no pool holds the tasks back. The `thrift`
-target runs them on one long-running Spark instead.
+One `dbt build` per layer, not one per node: each dbt process pays about 3 s to start and load
+the project (and 25 s more on the `local` target, which starts Spark), so a task per node made
+the graph a third slower than a plain `dbt build` (docs/benchmarks.md). Within a layer, dbt
+orders the nodes, runs each node's tests right after it and skips what is downstream of a
+failure; between layers, Airflow does.
 """
 
 from __future__ import annotations
@@ -18,71 +21,103 @@ from lakehouse_settings import SETTINGS
 
 PROBLEM_STATUSES = {"error", "fail", "runtime error"}
 
+# The graph's tasks, in build order, and the dbt schemas each builds: a node's layer is its
+# schema, as in its asset's name. A seed or model in no layer would never be built by the DAG,
+# so the DAG refuses to load then (nodes_by_layer).
+LAYERS: dict[str, tuple[str, ...]] = {
+    "staging": ("reference", "staging"),
+    "silver": ("silver",),
+    "gold": ("gold",),
+}
+BUILT_TYPES = ("model", "seed")
 
-def plan(select: str, **_: object) -> list[str] | None:
-    """The dbt nodes the `select` param picks (None: all), for the graph's tasks to check."""
+
+def layer_of(schema: str) -> str | None:
+    return next((layer for layer, schemas in LAYERS.items() if schema in schemas), None)
+
+
+def plan(select: str, **_: object) -> dict[str, list[str]] | None:
+    """The seeds and models the `select` param picks, by layer (None: all of them)."""
     if not select.strip():
         return None
     listed = subprocess.run(
         [str(SETTINGS.dbt_executable), "ls", "--select", select, "--output", "json",
-         "--output-keys", "unique_id", "--quiet"],
+         "--output-keys", "name config", "--resource-type", "model", "--resource-type", "seed",
+         "--quiet"],
         cwd=SETTINGS.project_dir, env={**os.environ, **SETTINGS.runtime_env},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if listed.returncode != 0:
         raise RuntimeError(f"dbt ls --select {select!r} failed:\n{listed.stdout}{listed.stderr}")
-    nodes = [json.loads(line)["unique_id"] for line in listed.stdout.splitlines() if line.strip()]
-    if not nodes:
-        raise ValueError(f"--select {select!r} matches no dbt node: nothing to reprocess")
-    return nodes
+    by_layer: dict[str, list[str]] = {layer: [] for layer in LAYERS}
+    for node in (json.loads(line) for line in listed.stdout.splitlines() if line.strip()):
+        layer = layer_of(node["config"]["schema"])
+        if layer is None:
+            raise ValueError(f"{node['name']} is in schema {node['config']['schema']!r}: no layer")
+        by_layer[layer].append(node["name"])
+    if not any(by_layer.values()):
+        raise ValueError(f"--select {select!r} matches no seed or model: nothing to reprocess")
+    return by_layer
+
+
+def nodes_by_layer(manifest: Path) -> dict[str, list[tuple[str, str]]]:
+    """The project's seeds and models by layer, as (schema, name), from dbt's manifest (none
+    without one: the tasks still build every layer, but publish no assets)."""
+    by_layer: dict[str, list[tuple[str, str]]] = {layer: [] for layer in LAYERS}
+    if not manifest.exists():
+        return by_layer
+    for node in json.loads(manifest.read_text())["nodes"].values():
+        if node["resource_type"] in BUILT_TYPES and node["package_name"] == "lakehouse":
+            schema = node["config"]["schema"]
+            layer = layer_of(schema)
+            if layer is None:
+                raise ValueError(
+                    f"{node['unique_id']} is in schema {schema!r}, in no layer of "
+                    "dags/lakehouse_dbt.py LAYERS: the pipeline DAG would never build it"
+                )
+            by_layer[layer].append((schema, node["name"]))
+    return by_layer
 
 
 def dbt_task_group(group_id: str) -> Any:
-    """The dbt graph as Cosmos tasks: a `dbt build` per seed and model, its tests included (one
-    dbt process per node, not two: docs/benchmarks.md). A failing test fails its
-    task, not retried, and stops what is downstream. Nodes the run's `select` param leaves out
-    are skipped (plan, skip_unselected_nodes); every seed and model publishes an asset
-    (publish_assets)."""
-    from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
+    """The dbt graph: a `dbt build` task per layer, each node's tests included. A failing test
+    fails its layer's task, not retried, and stops the layers after it; an error is retried.
+    Seeds and models the run's `select` param leaves out are not built (build_planned_nodes);
+    each layer's task publishes its seeds' and models' assets (model_asset)."""
+    from airflow.sdk import TaskGroup
+    from cosmos.constants import InvocationMode
+    from cosmos.operators.local import DbtBuildLocalOperator
 
-    manifest = SETTINGS.manifest if SETTINGS.manifest.exists() else None
-    group = DbtTaskGroup(
-        group_id=group_id,
-        project_config=ProjectConfig(
-            dbt_project_path=SETTINGS.project_dir,
-            manifest_path=manifest,
-            project_name="lakehouse",
-            env_vars=SETTINGS.task_env,
-            install_dbt_deps=False,
-        ),
-        profile_config=profile_config(),
-        execution_config=ExecutionConfig(
-            dbt_executable_path=SETTINGS.dbt_executable,
-            invocation_mode=InvocationMode.SUBPROCESS,
-            # A test of several models runs with the last of them (`dbt build --select orders`
-            # runs orders' relationship test to currencies, `--select currencies` does not).
-            test_indirect_selection=TestIndirectSelection.BUILDABLE,
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST if manifest else LoadMode.DBT_LS,
-            test_behavior=TestBehavior.BUILD,
-            dbt_executable_path=SETTINGS.dbt_executable,
-            invocation_mode=InvocationMode.SUBPROCESS,
-            emit_datasets=False,
-        ),
-        operator_args={
-            "full_refresh": "{{ params.full_refresh }}",
-            "vars": {"silver_lookback_hours": "{{ params.silver_lookback_hours }}"},
-            # Nodes the `select` param leaves out are skipped, and what is downstream of them
-            # still runs; a failed model or test stops everything behind it.
-            "pre_execute": skip_unselected_nodes,
-            "callback": [record_dbt_problems, fail_failed_tests_for_good],
-            "trigger_rule": "none_failed",
-            **SETTINGS.retry_args,
-        },
-    )
-    publish_assets(group)
+    by_layer = nodes_by_layer(SETTINGS.manifest)
+    with TaskGroup(group_id=group_id) as group:
+        previous = None
+        for layer, schemas in LAYERS.items():
+            task = DbtBuildLocalOperator(
+                task_id=layer,
+                project_dir=str(SETTINGS.project_dir),
+                profile_config=profile_config(),
+                dbt_executable_path=str(SETTINGS.dbt_executable),
+                invocation_mode=InvocationMode.SUBPROCESS,
+                env=SETTINGS.task_env,
+                install_deps=False,
+                select=" ".join(f"config.schema:{schema}" for schema in schemas),
+                # A test of several models runs with the last of them: orders' relationship
+                # test to the currencies seed runs in the silver layer, not in staging.
+                indirect_selection="buildable",
+                full_refresh="{{ params.full_refresh }}",
+                vars={"silver_lookback_hours": "{{ params.silver_lookback_hours }}"},
+                emit_datasets=False,
+                outlets=[model_asset(schema, name) for schema, name in by_layer[layer]],
+                pre_execute=build_planned_nodes,
+                callback=[record_dbt_problems, fail_failed_tests_for_good],
+                # A layer the `select` param leaves out does not stop the next.
+                trigger_rule="none_failed",
+                doc_md=f"`dbt build` of schema {' and '.join(schemas)}, tests included.",
+                **SETTINGS.retry_args,
+            )
+            if previous is not None:
+                previous >> task
+            previous = task
     return group
 
 
@@ -97,21 +132,51 @@ def profile_config() -> Any:
     )
 
 
+def build_planned_nodes(context: dict[str, Any]) -> None:
+    """A layer task's pre_execute: build only the seeds and models the `plan` task resolved
+    from the run's `select` param (None: the whole layer); skip the layer if it has none."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    planned = context["ti"].xcom_pull(task_ids="plan")
+    if planned is None:
+        return
+    task = context["task"]
+    layer = task.task_id.rsplit(".", 1)[-1]
+    if not planned.get(layer):
+        raise AirflowSkipException(f"--select {context['params']['select']!r}: none in {layer}")
+    task.select = " ".join(planned[layer])
+
+
+def target_file(project_dir: str, name: str) -> Any:
+    """A JSON file dbt wrote in a Cosmos task's target/ (None if absent or unreadable)."""
+    try:
+        return json.loads((Path(project_dir) / "target" / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def run_results(project_dir: str) -> list[dict[str, Any]]:
     """The results in dbt's run_results.json of a Cosmos task's dbt command (none if absent)."""
-    results_file = Path(project_dir) / "target" / "run_results.json"
-    try:
-        return list(json.loads(results_file.read_text())["results"])
-    except (OSError, ValueError, KeyError):
-        return []
+    return list((target_file(project_dir, "run_results.json") or {}).get("results", []))
+
+
+def tested_node(unique_id: str, manifest: dict[str, Any] | None) -> str:
+    """The seed or model a test checks (for a test of several, the one it is attached to); the
+    node itself if it is no test."""
+    node = ((manifest or {}).get("nodes") or {}).get(unique_id) or {}
+    if node.get("resource_type") != "test":
+        return unique_id
+    parents = (node.get("depends_on") or {}).get("nodes") or []
+    return node.get("attached_node") or (parents[-1] if parents else unique_id)
 
 
 def record_dbt_problems(project_dir: str, context: dict[str, Any], **_: Any) -> None:
     """Cosmos callback (it runs after every dbt command, failed or not): keep what failed.
 
-    dbt's run_results.json names each failed model and test; the failure callback reports them.
+    dbt's run_results.json names each failed model and test; the failure callback reports them,
+    and the seed or model of the first (`dbt_node`).
     """
-    problems = []
+    problems, nodes = [], []
     for result in run_results(project_dir):
         if result.get("status") in PROBLEM_STATUSES:
             node = result.get("unique_id", "?")
@@ -119,14 +184,17 @@ def record_dbt_problems(project_dir: str, context: dict[str, Any], **_: Any) -> 
             problems.append(
                 f"{node} {result['status']}" + (f": {detail[0][:200]}" if detail else "")
             )
+            nodes.append(node)
     if problems:
+        manifest = target_file(project_dir, "manifest.json")
         context["ti"].xcom_push(key="dbt_problems", value=problems)
+        context["ti"].xcom_push(key="dbt_node", value=tested_node(nodes[0], manifest))
 
 
 def fail_failed_tests_for_good(project_dir: str, **_: Any) -> None:
     """Cosmos callback, after record_dbt_problems: a test that failed (status `fail`: it found
     rows) fails its task without retries. It is a finding about the data, not a transient
-    fault: retrying would rebuild the model, fail again and only delay the alert. A model's
+    fault: retrying would rebuild the layer, fail again and only delay the alert. A model's
     error, or a test's (`error`: its query did not run), is retried as usual."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -135,39 +203,10 @@ def fail_failed_tests_for_good(project_dir: str, **_: Any) -> None:
         raise AirflowFailException(f"dbt tests failed (not retried): {', '.join(failed)}")
 
 
-def skip_unselected_nodes(context: dict[str, Any]) -> None:
-    """Cosmos tasks' pre_execute: run only the dbt nodes the run's `select` param picked.
-
-    The `plan` task resolves the selector with `dbt ls`; no selector (None) means all nodes.
-    """
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    selected = context["ti"].xcom_pull(task_ids="plan")
-    if selected is None:
-        return
-    node = context["task"].extra_context.get("dbt_node_config", {}).get("unique_id")
-    if node not in selected:
-        raise AirflowSkipException(f"{node} is not in --select {context['params']['select']!r}")
-
-
 def model_asset(layer: str, name: str) -> Any:
     """The Airflow asset of a seed or model: `lakehouse://<layer>/<name>` (its schema's layer:
     staging, silver, gold, reference), named `lakehouse.<layer>.<name>`. Schedule a DAG on it
-    to run when the table has been built and has passed its tests."""
+    to run when the table has been built and its layer has passed its tests."""
     from airflow.sdk import Asset
 
     return Asset(name=f"lakehouse.{layer}.{name}", uri=f"lakehouse://{layer}/{name}")
-
-
-def publish_assets(group: Any) -> None:
-    """What Cosmos does not set per node here: an asset for every seed and model.
-
-    A node's task builds it and runs its tests, and fails if one fails, so downstream DAGs
-    see only data that passed its gates. (Cosmos's own assets come from OpenLineage, which has
-    no namespace for dbt-spark's `session` method.)
-    """
-    for unique_id, task in group.tasks_map.items():
-        node = group.dbt_graph.filtered_nodes[unique_id]
-        if node.resource_type.value in ("model", "seed"):
-            layer = node.config.get("schema") or (node.fqn or ["", "default"])[1]
-            task.outlets = [model_asset(layer, node.name)]

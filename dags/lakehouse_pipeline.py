@@ -1,11 +1,11 @@
 """`lakehouse_pipeline`: Kafka -> bronze -> dbt silver and gold, when events arrive (a Kafka
 trigger: dags/lakehouse_triggers.py) and on a schedule.
 
-readiness (broker answers, topics exist) -> ingest (the bronze job, availableNow: it drains
-what arrived and stops) -> dbt source freshness -> plan (resolves the `select` param) -> the dbt
-graph (Cosmos: a `dbt build` task per seed and model, its tests included; a failing test fails
-its task and stops what is downstream). Every seed and model is an Airflow asset,
-`lakehouse://<layer>/<name>`, updated when its tests pass.
+ingest (the bronze job, availableNow: it checks that the broker answers and the topics exist,
+logs the lag, drains what arrived and stops) -> dbt source freshness -> plan (resolves the
+`select` param) -> the dbt graph (Cosmos: a `dbt build` task per layer, staging, silver, gold,
+tests included; a failing test fails its task and stops the layers after it). Every seed and
+model is an Airflow asset, `lakehouse://<layer>/<name>`, updated when its layer passes.
 
 Reprocessing from bronze, without touching Kafka: trigger with params, from the UI or
 `airflow dags trigger lakehouse_pipeline --conf '{"run_ingest": false, "full_refresh": true}'`.
@@ -46,7 +46,10 @@ with DAG(
             False, type="boolean", description="rebuild incremental models from bronze"
         ),
         "select": Param(
-            "", type="string", description="a dbt selector (e.g. 'silver+'); empty: everything"
+            "",
+            type="string",
+            description="a dbt selector of seeds and models (e.g. 'silver+'), with their tests; "
+            "empty: everything",
         ),
         "silver_lookback_hours": Param(
             1,
@@ -57,7 +60,6 @@ with DAG(
     },
     doc_md=__doc__,
 ) as dag:
-    readiness = ingest_step("readiness", f"{SETTINGS.data_python} -m ingest.bronze --check")
     ingest = ingest_step(
         "ingest",
         f"{SETTINGS.data_python} -m ingest.bronze --available-now",
@@ -78,4 +80,4 @@ with DAG(
 
     dbt_graph = dbt_task_group("dbt")
 
-    readiness >> ingest >> freshness >> plan_nodes >> dbt_graph
+    ingest >> freshness >> plan_nodes >> dbt_graph

@@ -76,14 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ingest_config.ConfigError, IngestError) as exc:
         log.error("%s", exc)
         return 2
+    log.info("ready: %s answers; topics %s", conf.bootstrap_servers, ", ".join(topics))
+    try:
+        # With --check, last: Airflow keeps a task's last line (XCom), so it shows the lag.
+        log.info("%s", lag_report(conf, topics))
+    except IngestError as exc:
+        log.error("%s", exc)
+        return 2
     if args.check:
-        log.info("ready: %s answers; topics %s", conf.bootstrap_servers, ", ".join(topics))
-        try:
-            # Last: Airflow keeps a task's last line (XCom), so the run shows its lag.
-            log.info("%s", lag_report(conf, topics))
-        except IngestError as exc:
-            log.error("%s", exc)
-            return 2
         return 0
 
     from ingest.bronze.stream import run

@@ -5,7 +5,7 @@ test_dags.py (in the data venv, where dbt lives) compares it with dbt's manifest
 import errors, each file's parse time as the DagBag measured it (for information: a slow
 machine is no failure), the programs a parse started (a DAG file must not run dbt or anything
 else when it parses), and per DAG its tasks (class,
-upstream and downstream ids, pool, retries, outlets, the dbt node a Cosmos task runs).
+upstream and downstream ids, pool, retries, outlets, the dbt selection of a Cosmos task).
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ def main(dags_folder: str, out: str) -> None:
         dag.check_cycle() if hasattr(dag, "check_cycle") else None
         tasks = {}
         for task in dag.tasks:
-            node = (getattr(task, "extra_context", None) or {}).get("dbt_node_config", {})
             tasks[task.task_id] = {
                 "class": type(task).__name__,
                 "upstream": sorted(task.upstream_task_ids),
@@ -62,7 +61,7 @@ def main(dags_folder: str, out: str) -> None:
                 "retries": task.retries,
                 "trigger_rule": str(task.trigger_rule),
                 "outlets": [getattr(o, "uri", str(o)) for o in task.outlets],
-                "dbt_node": node.get("unique_id"),
+                "select": getattr(task, "select", None),
             }
         report["dags"][dag_id] = {
             "schedule": str(getattr(dag, "schedule", None)),

@@ -37,7 +37,7 @@ from services import airflow as airflow_service
 AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
 DAGS = PROJECT_DIR / "dags"
 PIPELINE = "lakehouse_pipeline"
-GOLD_TASKS = [f"dbt.{m}_model_build" for m in ("fct_orders", "dim_customers", "daily_revenue")]
+LAYER_TASKS = ["dbt.staging", "dbt.silver", "dbt.gold"]
 
 
 def load_dags_module(name: str):
@@ -116,12 +116,12 @@ def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(pr
     assert dag["paused_at_creation"] is False
     assert set(dag["params"]) == {"run_ingest", "full_refresh", "select", "silver_lookback_hours"}
     tasks = dag["tasks"]
-    assert tasks["readiness"]["downstream"] == ["ingest"]
+    # The ingest job checks the broker and topics itself before Spark starts: no task of its own.
+    assert [t for t, v in tasks.items() if not v["upstream"]] == ["ingest"]
     assert tasks["ingest"]["downstream"] == ["source_freshness"]
     assert tasks["source_freshness"]["downstream"] == ["plan"]
-    assert tasks["ingest"]["retries"] == 2
     # A broker restart is worth a retry; a stale source is a finding, like a failed test.
-    assert tasks["readiness"]["retries"] == 2
+    assert tasks["ingest"]["retries"] == 2
     assert tasks["source_freshness"]["retries"] == 0
     # Local target: the shared metastore holds no dbt task back (no one-slot pool). A task is
     # retried on errors; a failed test fails it for good (test_a_failing_quality_test_...).
@@ -130,41 +130,45 @@ def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(pr
     assert {v["retries"] for v in dbt_tasks.values()} == {2}
 
 
-def test_the_rendered_graph_mirrors_the_dbt_graph(probe, manifest) -> None:
-    tasks = probe["dags"][PIPELINE]["tasks"]
-    nodes = {
+def built_nodes(manifest: dict) -> dict[str, dict]:
+    return {
         uid: node
         for uid, node in manifest["nodes"].items()
         if node["resource_type"] in ("model", "seed") and node["package_name"] == "lakehouse"
     }
 
-    def task(uid: str) -> str:  # one `dbt build` per node, its tests included
-        return f"dbt.{nodes[uid]['name']}_{nodes[uid]['resource_type']}_build"
 
+def test_the_dbt_graph_is_one_build_per_layer_in_dbt_order(probe, manifest) -> None:
+    """Staging (with the seeds), silver, gold: each a `dbt build` of its schemas, after the one
+    before; every seed and model is in exactly one layer, and none depends on a later layer."""
+    tasks = probe["dags"][PIPELINE]["tasks"]
+    assert sorted(k for k in tasks if k.startswith("dbt.")) == sorted(LAYER_TASKS)
+    assert tasks["dbt.staging"]["upstream"] == ["plan"]
+    assert tasks["dbt.silver"]["upstream"] == ["dbt.staging"]
+    assert tasks["dbt.gold"]["upstream"] == ["dbt.silver"]
+    assert {tasks[t]["class"] for t in LAYER_TASKS} == {"DbtBuildLocalOperator"}
+    assert tasks["dbt.silver"]["select"] == "config.schema:silver"
+    layers = {"reference": 0, "staging": 0, "silver": 1, "gold": 2}
+    nodes = built_nodes(manifest)
     for uid, node in nodes.items():
-        assert tasks[task(uid)]["dbt_node"] == uid
-        assert tasks[task(uid)]["class"] == "DbtBuildLocalOperator"
-        parents = {p for p in node["depends_on"].get("nodes", []) if p in nodes}
-        upstream = set(tasks[task(uid)]["upstream"])
-        assert upstream == {task(p) for p in parents} or (not parents and upstream == {"plan"}), (
-            f"{uid}: upstream {upstream}, dbt parents {parents}"
-        )
-    assert {k for k in tasks if k.startswith("dbt.")} == {task(u) for u in nodes}
+        layer = layers[node["config"]["schema"]]  # a KeyError: a schema in no layer
+        for parent in node["depends_on"].get("nodes", []):
+            if parent in nodes:
+                assert layers[nodes[parent]["config"]["schema"]] <= layer, f"{uid} <- {parent}"
 
 
-def test_every_seed_and_model_publishes_its_asset_once_its_tests_pass(probe, manifest) -> None:
+def test_every_seed_and_model_publishes_its_asset_once_its_layer_passes(probe, manifest) -> None:
     """One naming scheme, lakehouse://<layer>/<name> (the layer is the schema's), so a
     downstream DAG can wait on silver.orders as on gold.fct_orders (docs/orchestration.md)."""
     tasks = probe["dags"][PIPELINE]["tasks"]
-    with_outlets = {t["dbt_node"]: t["outlets"] for t in tasks.values() if t["outlets"]}
-    built = {
-        uid: [f"lakehouse://{node['config']['schema']}/{node['name']}"]
-        for uid, node in manifest["nodes"].items()
-        if node["resource_type"] in ("model", "seed")
-    }
-    assert with_outlets == built
-    assert with_outlets["model.lakehouse.orders"] == ["lakehouse://silver/orders"]
-    assert with_outlets["model.lakehouse.fct_orders"] == ["lakehouse://gold/fct_orders"]
+    outlets = [uri for t in LAYER_TASKS for uri in tasks[t]["outlets"]]
+    built = [
+        f"lakehouse://{n['config']['schema']}/{n['name']}" for n in built_nodes(manifest).values()
+    ]
+    assert sorted(outlets) == sorted(built)
+    assert "lakehouse://silver/orders" in tasks["dbt.silver"]["outlets"]
+    assert "lakehouse://reference/currencies" in tasks["dbt.staging"]["outlets"]
+    assert "lakehouse://gold/fct_orders" in tasks["dbt.gold"]["outlets"]
 
 
 def test_the_maintenance_dag_optimizes_then_vacuums(probe) -> None:
@@ -186,17 +190,20 @@ def failed_test_context(project_dir) -> dict:
             ]
         })
     )  # fmt: skip
+    (project_dir / "target" / "manifest.json").write_text(json.dumps({"nodes": {
+        "test.lakehouse.matches_items_total_orders.2": {
+            "resource_type": "test", "attached_node": "model.lakehouse.orders",
+            "depends_on": {"nodes": ["model.lakehouse.order_items", "model.lakehouse.orders"]},
+        },
+    }}))  # fmt: skip
     pushed: dict = {}
     ti = type("TaskInstance", (), {
-        "task_id": "dbt.orders_model_build", "dag_id": PIPELINE, "run_id": "manual__1",
+        "task_id": "dbt.silver", "dag_id": PIPELINE, "run_id": "manual__1",
         "try_number": 1, "log_url": "http://127.0.0.1:8080/dags/x/runs/y/tasks/z",
         "xcom_push": lambda self, key, value: pushed.__setitem__(key, value),
         "xcom_pull": lambda self, task_ids, key: pushed.get(key),
     })()  # fmt: skip
-    task = type("Task", (), {"extra_context": {
-        "dbt_node_config": {"unique_id": "model.lakehouse.orders"}
-    }})()  # fmt: skip
-    context = {"ti": ti, "task": task, "exception": RuntimeError("dbt command failed")}
+    context = {"ti": ti, "exception": RuntimeError("dbt command failed")}
     load_dags_module("lakehouse_dbt").record_dbt_problems(str(project_dir), context=context)
     return context
 
@@ -204,7 +211,7 @@ def failed_test_context(project_dir) -> dict:
 def test_the_failure_summary_names_the_task_and_the_failed_test(tmp_path) -> None:
     line = load_dags_module("lakehouse_alerts").failure_summary(failed_test_context(tmp_path))
     assert "\n" not in line
-    assert "dbt.orders_model_build failed" in line and "model.lakehouse.orders" in line
+    assert "dbt.silver failed" in line and "dbt_node=model.lakehouse.orders" in line
     assert "test.lakehouse.matches_items_total_orders.2 fail: Got 3 results" in line
     assert "not_null" not in line
 
@@ -426,9 +433,9 @@ def test_params_reprocess_gold_from_bronze_without_kafka(dag_env, messages, spar
         dag_env, {"run_ingest": False, "full_refresh": True, "select": "path:models/gold"}
     )
     assert code == 0, output[-5000:]
-    assert {states[t] for t in ("readiness", "ingest", "source_freshness")} == {"skipped"}
-    assert states["dbt.orders_model_build"] == states["dbt.currencies_seed_build"] == "skipped"
-    assert {states[t] for t in GOLD_TASKS} == {"success"}
+    assert {states[t] for t in ("ingest", "source_freshness")} == {"skipped"}
+    assert states["dbt.staging"] == states["dbt.silver"] == "skipped"
+    assert states["dbt.gold"] == "success"
     assert "--full-refresh" in output
     assert_gold_matches(spark, dag_env, expected_gold(messages))
 
@@ -443,15 +450,15 @@ def test_a_failing_quality_test_fails_its_task_and_gold_does_not_run(
     # Retries allowed: a failed test must still fail its task at the first try.
     code, output, states = dag_run({**dag_env, "LAKEHOUSE_DBT_RETRIES": "1"})
     assert code != 0
-    assert states["dbt.orders_model_build"] == "failed"
-    assert {states[t] for t in GOLD_TASKS} == {"upstream_failed"}
-    summary = [line for line in output.splitlines() if "lakehouse: dbt.orders_model_build" in line]
+    assert states["dbt.silver"] == "failed"
+    assert states["dbt.gold"] == "upstream_failed"
+    summary = [line for line in output.splitlines() if "lakehouse: dbt.silver" in line]
     assert summary and "matches_items_total_orders_order_total" in summary[0], output[-5000:]
     # One alert, for the one failed task, on the alerts topic (no webhook is set).
     alerts = [
         json.loads(m["value"]) for m in messages_in(dag_env, [dag_env["LAKEHOUSE_ALERT_TOPIC"]])
     ]
-    assert [(a["task_id"], a["try_number"]) for a in alerts] == [("dbt.orders_model_build", 1)]
+    assert [(a["task_id"], a["try_number"]) for a in alerts] == [("dbt.silver", 1)]
     assert "matches_items_total_orders_order_total" in " ".join(alerts[0]["failed"])
     assert alerts[0]["dbt_node"] == "model.lakehouse.orders"
     assert f"/dags/{PIPELINE}/runs/" in alerts[0]["log_url"]
