@@ -1,7 +1,7 @@
 {% macro pipeline_report() %}
     {#-
         `dbt run-operation pipeline_report` (make demo prints it): rows per layer, bronze by
-        topic, format and schema, what was quarantined and why, what the newest incremental merges read and wrote, and the top
+        topic, format and schema, what was quarantined and why, one order's status history, what the newest incremental merges read and wrote, and the top
         of daily_revenue. Plain SQL on whichever target dbt runs.
     -#}
     {%- set bronze = source('bronze', 'kafka_events') -%}
@@ -15,6 +15,8 @@
         ('gold', ref('fct_orders')),
         ('gold', ref('daily_revenue')),
         ('gold', ref('dim_customers')),
+        ('silver', ref('order_status_history')),
+        ('gold', ref('fulfillment_daily')),
     ] -%}
     {%- set counts = [] -%}
     {%- for layer, relation in layers -%}
@@ -39,8 +41,8 @@
     ).print_table(max_rows=15, max_column_width=50) %}
 
     {{ print('\nThe newest write to each incremental table') }}
-    {{ print('| model         | version | operation                         | rows read | inserted | updated | deleted |') }}
-    {%- for model in ['orders', 'payments', 'order_items', 'quarantine', 'fct_orders', 'dim_customers', 'daily_revenue'] %}
+    {{ print('| model                | version | operation                         | rows read | inserted | updated | deleted |') }}
+    {%- for model in ['orders', 'payments', 'order_items', 'order_status_history', 'quarantine', 'fct_orders', 'dim_customers', 'daily_revenue', 'fulfillment_daily'] %}
         {#- The newest write: constraint and property changes write no data. -#}
         {%- set writes = [] -%}
         {%- for entry in run_query('describe history ' ~ ref(model) ~ ' limit 10').rows -%}
@@ -50,7 +52,7 @@
         {%- endfor -%}
         {%- set newest = writes[0] -%}
         {%- set metrics = fromjson(newest['operationMetrics'] or '{}') -%}
-        {{ print('| %-13s | %7s | %-33s | %9s | %8s | %7s | %7s |' | format(
+        {{ print('| %-20s | %7s | %-33s | %9s | %8s | %7s | %7s |' | format(
             model,
             newest['version'],
             newest['operation'],
@@ -60,6 +62,15 @@
             metrics.get('numTargetRowsDeleted', '-'),
         )) }}
     {%- endfor %}
+
+    {{ print('\nStatus history by event time: the order with the most changes') }}
+    {%- set history = ref('order_status_history') %}
+    {% do run_query(
+        "select order_id, status, previous_status, valid_from, valid_to, is_current from "
+        ~ history ~ " where order_id = (select order_id from " ~ history
+        ~ " group by order_id order by count(*) desc, order_id limit 1)"
+        ~ " order by valid_from, opened_by_event_id"
+    ).print_table(max_column_width=24) %}
 
     {{ print('\nTop of daily_revenue') }}
     {% do run_query(

@@ -40,7 +40,7 @@ ranked as (
         *,
         row_number() over (
             partition by order_id
-            order by event_at desc, event_id desc
+            order by {{ event_sequence('desc') }}
         ) as recency_rank,
         min(event_at) over (partition by order_id) as first_event_at,
         max(_ingested_at) over (partition by order_id) as newest_ingested_at

@@ -32,7 +32,7 @@ ranked as (
         *,
         row_number() over (
             partition by payment_id
-            order by event_at desc, event_id desc
+            order by {{ event_sequence('desc') }}
         ) as recency_rank,
         min(event_at) over (partition by payment_id) as earliest_event_at,
         max(_ingested_at) over (partition by payment_id) as newest_ingested_at

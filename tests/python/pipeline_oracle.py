@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import uuid
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -36,10 +37,12 @@ ALL_TABLES = [
     ("silver", "orders"),
     ("silver", "payments"),
     ("silver", "order_items"),
+    ("silver", "order_status_history"),
     ("silver", "quarantine"),
     ("gold", "fct_orders"),
     ("gold", "daily_revenue"),
     ("gold", "dim_customers"),
+    ("gold", "fulfillment_daily"),
 ]
 
 
@@ -209,6 +212,96 @@ def expected_order_items(messages: list) -> dict[str, dict]:
     }
 
 
+def _status_changes(messages: list) -> dict[str, list[tuple[dict, str | None]]]:
+    """Per order, the events that changed its status, in the ordering rule's sequence (event
+    time, then event_id), each with the status before it."""
+    by_order: dict[str, list[dict]] = defaultdict(list)
+    for event in first_deliveries(messages)[0]:
+        if "payment_id" not in event:
+            by_order[event["order_id"]].append(event)
+    changes: dict[str, list[tuple[dict, str | None]]] = {}
+    for oid, events in by_order.items():
+        previous = None
+        changes[oid] = []
+        for event in sorted(events, key=_newest):
+            if event["status"] != previous:
+                changes[oid].append((event, previous))
+            previous = event["status"]
+    return changes
+
+
+def expected_status_history(messages: list) -> dict[str, dict]:
+    """silver.order_status_history: one row per order and status interval."""
+    rows = {}
+    for oid, changes in _status_changes(messages).items():
+        for number, (event, previous) in enumerate(changes):
+            after = changes[number + 1][0] if number + 1 < len(changes) else None
+            key = hashlib.sha256(f"{oid}|{event['event_id']}".encode()).hexdigest()
+            rows[key] = {
+                "order_status_interval_id": key,
+                "order_id": oid,
+                "status": event["status"],
+                "previous_status": previous,
+                "valid_from": _fmt_ts(_ts(event["event_ts"])),
+                "valid_to": _fmt_ts(_ts(after["event_ts"])) if after else None,
+                "is_current": _bool(after is None),
+                "opened_by_event_id": event["event_id"],
+                "opened_by_event_type": event["event_type"],
+            }
+    return rows
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """Spark's exact `percentile`: linear between the two nearest ranks."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * share
+    lower, higher = math.floor(position), math.ceil(position)
+    if lower == higher:
+        return ordered[lower]
+    return (higher - position) * ordered[lower] + (position - lower) * ordered[higher]
+
+
+def _hours(values: list[float], share: float) -> str | None:
+    if not values:
+        return None
+    return str(Decimal(repr(_percentile(values, share))).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def expected_fulfillment_daily(messages: list) -> dict[str, dict]:
+    """gold.fulfillment_daily: per UTC day, the orders that first reached paid, shipped and
+    delivered, and the hours they took."""
+    days: dict[date, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for changes in _status_changes(messages).values():
+        first: dict[str, datetime] = {}
+        for event, _ in changes:
+            first.setdefault(event["status"], _ts(event["event_ts"]))
+        for milestone, since in (("paid", "placed"), ("shipped", "paid"), ("delivered", None)):
+            if milestone not in first:
+                continue
+            start = first.get(since) if since else None
+            micros = None if start is None else _micros(first[milestone]) - _micros(start)
+            days[first[milestone].date()][milestone].append(micros)
+    rows = {}
+    for day, reached in days.items():
+        paid = [m / 3.6e9 for m in reached["paid"] if m is not None]
+        shipped = [m / 3.6e9 for m in reached["shipped"] if m is not None]
+        rows[day.isoformat()] = {
+            "fulfillment_date": day.isoformat(),
+            "orders_paid": str(len(reached["paid"])),
+            "orders_shipped": str(len(reached["shipped"])),
+            "orders_delivered": str(len(reached["delivered"])),
+            "median_hours_placed_to_paid": _hours(paid, 0.5),
+            "p90_hours_placed_to_paid": _hours(paid, 0.9),
+            "median_hours_paid_to_shipped": _hours(shipped, 0.5),
+            "p90_hours_paid_to_shipped": _hours(shipped, 0.9),
+        }
+    return rows
+
+
+def _micros(value: datetime) -> int:
+    return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
 def expected_gold(messages: list, rates: dict | None = None) -> dict[str, dict[str, dict]]:
     """Gold from the messages; `rates` overrides the exchange_rates seed."""
     rates = seed_rates() if rates is None else rates
@@ -309,6 +402,7 @@ def expected_gold(messages: list, rates: dict | None = None) -> dict[str, dict[s
             }
             for cid, c in customers.items()
         },
+        "fulfillment_daily": expected_fulfillment_daily(messages),
     }
 
 

@@ -38,6 +38,7 @@ from pipeline_oracle import (
     bad_total_orders,
     expected_gold,
     expected_order_items,
+    expected_status_history,
     publish_orders,
     publish_part,
     seed_rates,
@@ -146,8 +147,10 @@ def shape_changes() -> tuple[list[Message], list[Message]]:
     chg-1's items shrink (and a quantity changes), chg-2's grow (and a sku changes), chg-3
     moves from customer a to b, chg-4's late order_placed moves it to an earlier day (and
     rate), chg-5 has two events at one event time whose loser is delivered again, chg-6's
-    event_id comes again with another payload. Customer a's e-mail changes: the old one's
-    hash is the greater, so max() would keep it. Each order keyed by its id (one partition).
+    event_id comes again with another payload, chg-8's late paid event splits the placed
+    interval of its status history that the first batch built. Customer a's e-mail changes:
+    the old one's hash is the greater, so max() would keep it. Each order keyed by its id (one
+    partition).
     """
     ids = iter(uuid.UUID(int=n, version=4) for n in range(1, 1000))
     old = "a.old@example.com"
@@ -187,8 +190,11 @@ def shape_changes() -> tuple[list[Message], list[Message]]:
                                 ("c", "c@example.com"), ("d", "d@example.com"),
                                 ("e", "e@example.com"))  # fmt: skip
     placed, paid = ("order_placed", "placed"), ("order_updated", "paid")
+    shipped = ("order_updated", "shipped")
     first = [
         order("chg-7", a_old, "2026-01-01T09:00:00Z", placed, [("SKU-A", 1)]),
+        order("chg-8", d, "2026-01-01T08:00:00Z", placed, [("SKU-C", 1)]),
+        order("chg-8", d, "2026-01-01T12:00:00Z", shipped, [("SKU-C", 1)]),
         order("chg-1", a_old, "2026-01-01T10:00:00Z", placed,
               [("SKU-A", 1), ("SKU-B", 2), ("SKU-C", 1)]),
         order("chg-2", b, "2026-01-02T08:00:00Z", placed, [("SKU-B", 1)]),
@@ -207,6 +213,7 @@ def shape_changes() -> tuple[list[Message], list[Message]]:
               [("SKU-B", 1), ("SKU-D", 1), ("SKU-A", 3)]),
         order("chg-3", b, "2026-01-01T13:00:00Z", paid, [("SKU-C", 2)]),
         order("chg-4", c, "2026-01-01T22:00:00Z", placed, [("SKU-D", 4)], currency="GBP"),
+        order("chg-8", d, "2026-01-01T10:00:00Z", paid, [("SKU-C", 1)]),
     ]  # fmt: skip
     redelivered = next(m for m in first if m["event_id"] == tie_low)
     conflict = {**first[-1], "event_ts": "2026-01-01T18:00:00Z", "status": "shipped",
@@ -252,6 +259,8 @@ def at_once(*commands: list[str], env: dict[str, str]) -> list[subprocess.Comple
 
 def assert_silver_and_gold_match(spark, env: dict[str, str], messages: list) -> None:
     assert_table_matches(spark, env, "silver", "order_items", expected_order_items(messages))
+    history = expected_status_history(messages)
+    assert_table_matches(spark, env, "silver", "order_status_history", history)
     assert_gold_matches(spark, env, expected_gold(messages))
 
 
@@ -329,6 +338,21 @@ def test_orders_that_change_shape_and_owner_are_right_in_every_mart(env, message
     assert fct["chg-4"]["order_date"] == "2026-01-01"
     assert fct["chg-5"]["status"] == "paid"  # the tie's winner, though its loser came again
     assert fct["chg-6"]["status"] == "placed"  # the first delivery of a reused event_id
+    history = table_rows(spark, env, "silver", "order_status_history")
+    in_sequence = sorted(history.values(), key=lambda r: (r["valid_from"], r["opened_by_event_id"]))
+    intervals = {
+        oid: [(r["valid_from"][11:16], r["valid_to"] and r["valid_to"][11:16], r["status"])
+              for r in in_sequence if r["order_id"] == oid]
+        for oid in ("chg-5", "chg-8")
+    }  # fmt: skip
+    assert intervals == {
+        # The late paid event split the first batch's placed interval.
+        "chg-8": [("08:00", "10:00", "placed"), ("10:00", "12:00", "paid"),
+                  ("12:00", None, "shipped")],
+        # A tie on event time, in event_id order: the loser's interval lasts no time.
+        "chg-5": [("14:00", "15:00", "placed"), ("15:00", "15:00", "cancelled"),
+                  ("15:00", None, "paid")],
+    }  # fmt: skip
     customers = table_rows(spark, env, "gold", "dim_customers")
     assert customers["cus-chg-a"]["orders_count"] == "2"  # chg-1 and chg-7; chg-3 moved
     assert customers["cus-chg-b"]["orders_count"] == "2"
