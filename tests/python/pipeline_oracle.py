@@ -256,7 +256,7 @@ def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     position = (len(ordered) - 1) * share
     lower, higher = math.floor(position), math.ceil(position)
-    if lower == higher:
+    if lower == higher or ordered[lower] == ordered[higher]:
         return ordered[lower]
     return (higher - position) * ordered[lower] + (position - lower) * ordered[higher]
 
