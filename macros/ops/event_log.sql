@@ -1,0 +1,139 @@
+{#-
+    The pipeline's event log, dbt's part (docs/dbt.md#the-event-log). After every build, run,
+    test or seed (on-run-end), record_run appends to Delta tables in `<schema>_ops`, created on
+    first use and never rewritten:
+    - dbt_invocations: one row per invocation (command, target, selection, times, status and
+      counts by result);
+    - dbt_node_results: one row per model, seed, test and hook result (status, rows affected
+      where the adapter says, test failures, seconds, dbt's message).
+    It also registers the ingest job's table of micro-batches, `<schema>_ops.ingest_batches`,
+    at its path (LAKEHOUSE_INGEST_LOG_PATH, default `<bronze path>_ingest_log`, as
+    ingest/config.py has it; the columns are ingest/bronze/event_log.py's COLUMNS).
+    LAKEHOUSE_EVENT_LOG=false turns the log off.
+-#}
+
+{% macro event_log_enabled() %}
+    {%- set value = env_var('LAKEHOUSE_EVENT_LOG', 'true') | trim | lower -%}
+    {{ return(value not in ('0', 'false', 'no', 'off')) }}
+{% endmacro %}
+
+
+{% macro event_log_relation(name) %}
+    {{ return(api.Relation.create(
+        database=target.database if target.type == 'databricks' else none,
+        schema=target.schema ~ '_ops',
+        identifier=name,
+    )) }}
+{% endmacro %}
+
+
+{% macro sql_literal(value) -%}
+    {#- A Python value as a Spark SQL literal: strings escaped, None as null, a datetime (dbt's
+        are UTC) as a timestamp. -#}
+    {%- if value is none -%}
+        null
+    {%- elif value is string -%}
+        '{{ value.replace("\\", "\\\\").replace("'", "\\'") }}'
+    {%- elif value.strftime is defined -%}
+        timestamp'{{ value.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00'
+    {%- else -%}
+        {{ value }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro values_row(values) -%}
+    {%- set literals = [] -%}
+    {%- for value in values -%}
+        {%- do literals.append(sql_literal(value) | trim) -%}
+    {%- endfor -%}
+    ({{ literals | join(', ') }})
+{%- endmacro %}
+
+
+{% macro ingest_log_registration_sql() %}
+    {#- The ingest job's table, registered at its path (by default beside bronze's folder,
+        `<bronze path>_ingest_log`, as ingest/config.py has it); none when bronze is registered
+        elsewhere and no path is set. -#}
+    {%- set path = env_var('LAKEHOUSE_INGEST_LOG_PATH', '') -%}
+    {%- if not path and bronze_table_parts() -%}
+        {{ return(none) }}
+    {%- elif not path and target.type == 'databricks' -%}
+        {%- set path = env_var('LAKEHOUSE_BRONZE_PATH', '').rstrip('/') ~ '_ingest_log' -%}
+    {%- elif not path -%}
+        {%- set path = env_var(
+            'LAKEHOUSE_BRONZE_PATH',
+            env_var('LAKEHOUSE_STATE_DIR', '.state') ~ '/bronze/kafka_events'
+        ).rstrip('/') ~ '_ingest_log' -%}
+    {%- endif -%}
+    {{ return('create table if not exists ' ~ event_log_relation('ingest_batches') ~ ' (
+        run_id string, batch_id bigint, batch_at timestamp, logged_at timestamp,
+        input_rows bigint, dead_letters bigint, rows_per_second double,
+        start_offsets string, end_offsets string, step_seconds string
+    ) using delta location ' ~ sql_literal(path)) }}
+{% endmacro %}
+
+
+{% macro record_run(results) %}
+    {%- if not execute or not event_log_enabled()
+        or flags.WHICH not in ('build', 'run', 'test', 'seed', 'snapshot') -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set invocations = event_log_relation('dbt_invocations') -%}
+    {%- set node_results = event_log_relation('dbt_node_results') -%}
+    {%- set statuses = results | map(attribute='status') | map('string') | list -%}
+    {%- set failed = statuses | select('equalto', 'fail') | list | length -%}
+    {%- set errored = statuses | select('in', ['error', 'runtime error']) | list | length -%}
+    {%- set selection = invocation_args_dict.get('select') or invocation_args_dict.get('selector') -%}
+    {%- if selection is not none and selection is not string -%}
+        {%- set selection = selection | join(' ') -%}
+    {%- endif -%}
+    {%- set invocation = [
+        invocation_id, flags.WHICH, target.name, selection or none, run_started_at,
+        modules.datetime.datetime.now(modules.pytz.utc),
+        'error' if failed or errored else 'success', statuses | length,
+        statuses | select('in', ['success', 'pass']) | list | length, failed, errored,
+        statuses | select('equalto', 'warn') | list | length,
+        statuses | select('equalto', 'skipped') | list | length,
+    ] -%}
+    {%- set rows = [] -%}
+    {%- for result in results -%}
+        {%- set completed = result.timing | map(attribute='completed_at') | reject('none') | list -%}
+        {%- do rows.append([
+            invocation_id, result.node.unique_id, result.node.resource_type | string,
+            result.status | string, (result.adapter_response or {}).get('rows_affected'),
+            result.failures, result.execution_time, (result.message or '')[:500] or none,
+            completed[-1] if completed else none,
+        ]) -%}
+    {%- endfor -%}
+    {%- set statements = [
+        'create schema if not exists ' ~ invocations.without_identifier(),
+        'create table if not exists ' ~ invocations ~ ' (
+            invocation_id string, command string, target_name string, selection string,
+            started_at timestamp, ended_at timestamp, status string, nodes int,
+            succeeded int, failed int, errored int, warned int, skipped int
+        ) using delta',
+        'insert into ' ~ invocations ~ ' values ' ~ values_row(invocation),
+    ] -%}
+    {%- if rows -%}
+        {%- do statements.append('create table if not exists ' ~ node_results ~ ' (
+            invocation_id string, unique_id string, resource_type string, status string,
+            rows_affected bigint, failures bigint, execution_seconds double,
+            message string, completed_at timestamp
+        ) using delta') -%}
+        {%- set values = [] -%}
+        {%- for row in rows -%}
+            {%- do values.append(values_row(row)) -%}
+        {%- endfor -%}
+        {%- do statements.append('insert into ' ~ node_results ~ ' values ' ~ values | join(', ')) -%}
+    {%- endif -%}
+    {%- set registration = ingest_log_registration_sql() -%}
+    {%- if registration -%}
+        {%- do statements.append(registration) -%}
+    {%- endif -%}
+    {%- for statement in statements -%}
+        {%- do run_query(statement) -%}
+    {%- endfor -%}
+    {{ log('event log: ' ~ invocations ~ ' and ' ~ (rows | length) ~ ' row(s) of ' ~ node_results) }}
+    {{ return('') }}
+{% endmacro %}

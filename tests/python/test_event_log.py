@@ -1,0 +1,70 @@
+"""The ingest job's part of the event log, without Spark: a micro-batch's row as dbt registers
+the table, and a log that cannot be written, which must never stop ingest. The log's rows
+after real runs: test_pipeline_e2e.py (ingest and dbt) and test_dags.py (a failed gate)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+from helpers import PROJECT_DIR
+
+from ingest.bronze.event_log import COLUMNS, IngestLog
+
+PROGRESS = {
+    "runId": "3d1c0ffe-0000-4000-8000-000000000001",
+    "batchId": 7,
+    "timestamp": "2026-12-03T10:00:00.123Z",
+    "numInputRows": 1200,
+    "processedRowsPerSecond": 4000.5,
+    "sources": [
+        {
+            "startOffset": {"orders": {"0": 10, "1": 12}},
+            "endOffset": '{"orders": {"0": 610, "1": 612}}',
+        },
+    ],
+}
+
+
+def test_dbt_registers_the_columns_the_ingest_job_writes() -> None:
+    macro = (PROJECT_DIR / "macros/ops/event_log.sql").read_text()
+    ddl = re.search(r"ingest_batches'\) ~ ' \((.*?)\) using delta", macro, re.S)
+    assert ddl, "no ingest_batches DDL in macros/ops/event_log.sql"
+    columns = [tuple(c.split()) for c in ddl.group(1).replace("\n", " ").split(",")]
+    assert columns == list(COLUMNS)
+
+
+def test_each_batch_appends_its_row(tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+
+    log = IngestLog(str(tmp_path / "log"))
+    log.append(PROGRESS, {"bronze_write": 1.25, "dead_letter": 0.5}, dead_letters=3)
+    # A new checkpoint's first batch: Spark's start offsets are the JSON text "null".
+    first_ever = {**PROGRESS, "batchId": 8, "sources": [{"startOffset": "null", "endOffset": "{}"}]}
+    log.append(first_ever, {"bronze_write": 1.0}, dead_letters=0)
+    rows = sorted(
+        DeltaTable(str(tmp_path / "log")).to_pyarrow_table().to_pylist(),
+        key=lambda r: r["batch_id"],
+    )
+    assert [r["batch_id"] for r in rows] == [7, 8] and not log.broken
+    first = rows[0]
+    assert (first["input_rows"], first["dead_letters"]) == (1200, 3)
+    assert first["batch_at"].isoformat() == "2026-12-03T10:00:00.123000+00:00"
+    assert json.loads(first["start_offsets"]) == {"orders": {"0": 10, "1": 12}}
+    assert json.loads(first["end_offsets"]) == {"orders": {"0": 610, "1": 612}}
+    assert json.loads(first["step_seconds"]) == {"bronze_write": 1.25, "dead_letter": 0.5}
+    assert rows[1]["start_offsets"] == "{}"
+
+
+def test_a_log_that_cannot_be_written_says_so_once_and_never_raises(tmp_path, caplog) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    log = IngestLog(str(blocked / "log"))
+    with caplog.at_level(logging.WARNING, logger="ingest.bronze.event_log"):
+        for batch in range(3):
+            log.append({**PROGRESS, "batchId": batch}, {}, dead_letters=0)
+    assert log.broken
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "is off for the rest of this run" in warnings[0], warnings
