@@ -127,7 +127,7 @@ down: ## stop the local services (data is kept)
 	@if [ -x $(PY) ]; then $(PY) -m services down; fi
 
 .PHONY: status
-status: ## which services run; Kafka lag per partition, table rows and freshness, the last dbt run (JSON=1 for JSON)
+status: ## which services run; Kafka lag per partition, table rows and freshness, the last dbt run, the event log's last runs and hourly ingest and quarantine (JSON=1 for JSON)
 	@$(PY) -m services.status $(if $(JSON),--json)
 
 # The DAGs' dbt tasks run on the Thrift server these targets start (one warm Spark for every

@@ -79,6 +79,9 @@ class IngestConfig:
     bronze_compression: str = "snappy"
     dead_letter: bool = True
     dead_letter_suffix: str = ".dlq"
+    # The event log: a row per micro-batch in a Delta table (ingest/bronze/event_log.py).
+    event_log: bool = True
+    ingest_log_path: str = ""
     kafka_timeout_s: float = 30.0
     # Records the readiness check tolerates behind the broker before it calls a run catching up.
     max_lag: int = 500_000
@@ -194,6 +197,8 @@ _KINDS: dict[str, type] = {
     "bronze_compression": str,
     "dead_letter": bool,
     "dead_letter_suffix": str,
+    "event_log": bool,
+    "ingest_log_path": str,
     "kafka_timeout_s": float,
     "max_lag": int,
     "schema_registry_url": str,
@@ -216,6 +221,8 @@ ENV_VARS = {
     "bronze_compression": "LAKEHOUSE_BRONZE_COMPRESSION",
     "dead_letter": "LAKEHOUSE_DEAD_LETTER",
     "dead_letter_suffix": "LAKEHOUSE_DEAD_LETTER_SUFFIX",
+    "event_log": "LAKEHOUSE_EVENT_LOG",
+    "ingest_log_path": "LAKEHOUSE_INGEST_LOG_PATH",
     "kafka_timeout_s": "LAKEHOUSE_KAFKA_TIMEOUT",
     "max_lag": "LAKEHOUSE_MAX_LAG",
     "schema_registry_url": "LAKEHOUSE_SCHEMA_REGISTRY_URL",
@@ -273,8 +280,16 @@ def load(
     # Under the table's folder: `_`-prefixed folders are invisible to Delta and to VACUUM.
     checkpoint = config.checkpoint_path or f"{bronze}/_checkpoints/ingest"
     registry = config.schema_registry_url or stack.registry_url
+    # Beside bronze (not inside: Delta would take it for a folder of bronze), one per bronze
+    # table. dbt registers it as <schema>_ops.ingest_batches (macros/ops/event_log.sql derives
+    # the same default).
+    ingest_log = config.ingest_log_path or f"{bronze.rstrip('/')}_ingest_log"
     config = replace(
-        config, bronze_path=bronze, checkpoint_path=checkpoint, schema_registry_url=registry
+        config,
+        bronze_path=bronze,
+        checkpoint_path=checkpoint,
+        schema_registry_url=registry,
+        ingest_log_path=ingest_log,
     )
     _validate(config)
     return config

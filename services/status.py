@@ -11,6 +11,9 @@
 - Freshness: the newest `_ingested_at` in bronze, from the Delta file statistics.
 - dbt: the last run's command, time and results per status, and what failed
   (`target/run_results.json`, or `DBT_TARGET_PATH`).
+- The event log (`<schema>_ops`): the last dbt invocations, and per hour the micro-batches
+  ingested, their rate, the dead letters and the quarantine rate (silver.quarantine's records
+  by ingest hour over the rows ingested in that hour).
 
 It answers in a second or two; a broker that does not answer within 5 s is reported, not waited
 for.
@@ -147,6 +150,61 @@ def dbt_status(target_dir: Path) -> dict[str, Any]:
     }
 
 
+def read_delta(path: Path, columns: list[str]) -> list[dict[str, Any]]:
+    """Some columns of a Delta table's rows (none if there is no table)."""
+    from deltalake import DeltaTable
+
+    if not (path / "_delta_log").is_dir():
+        return []
+    return DeltaTable(str(path)).to_pyarrow_table(columns=columns).to_pylist()
+
+
+def event_log_status(
+    ops_dir: Path, ingest_log: Path, quarantine: Path, runs: int = 5, hours: int = 6
+) -> dict[str, Any]:
+    """The last dbt invocations, and the ingest and quarantine trend of the last hours with
+    micro-batches, from the event log."""
+    invocations = read_delta(
+        ops_dir / "dbt_invocations",
+        ["command", "target_name", "selection", "ended_at", "started_at", "status", "nodes",
+         "failed", "errored", "skipped"],
+    )  # fmt: skip
+    last = sorted(invocations, key=lambda r: r["ended_at"], reverse=True)[:runs]
+    by_hour: dict[datetime, dict[str, Any]] = {}
+    for batch in read_delta(ingest_log, ["batch_at", "input_rows", "dead_letters", "step_seconds"]):
+        hour = batch["batch_at"].replace(minute=0, second=0, microsecond=0)
+        row = by_hour.setdefault(
+            hour, {"batches": 0, "rows": 0, "dead_letters": 0, "seconds": 0.0, "quarantined": 0}
+        )
+        row["batches"] += 1
+        row["rows"] += batch["input_rows"]
+        row["dead_letters"] += batch["dead_letters"]
+        row["seconds"] += sum(json.loads(batch["step_seconds"] or "{}").values())
+    trend = sorted(by_hour)[-hours:]
+    if trend:
+        for record in read_delta(quarantine, ["first_seen_at"]):
+            hour = record["first_seen_at"].replace(minute=0, second=0, microsecond=0)
+            if hour in by_hour:
+                by_hour[hour]["quarantined"] += 1
+    return {
+        "last_runs": [
+            {**{k: v for k, v in r.items() if k != "started_at"},
+             "seconds": round((r["ended_at"] - r["started_at"]).total_seconds(), 1),
+             "ended_at": r["ended_at"].isoformat(timespec="seconds")}
+            for r in last
+        ],
+        "by_hour": [
+            {"hour": hour.isoformat(timespec="minutes"), **{k: v for k, v in by_hour[hour].items()
+             if k != "seconds"},
+             "rows_per_second": round(by_hour[hour]["rows"] / by_hour[hour]["seconds"])
+             if by_hour[hour]["seconds"] else None,
+             "quarantine_rate": round(by_hour[hour]["quarantined"] / by_hour[hour]["rows"], 4)
+             if by_hour[hour]["rows"] else None}
+            for hour in trend
+        ],
+    }  # fmt: skip
+
+
 def _iso_ms(epoch_ms: int | None) -> str | None:
     if epoch_ms is None:
         return None
@@ -174,6 +232,11 @@ def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
         "freshness": {"bronze_newest_ingested_at": bronze.get("newest_ingested_at")},
         "quarantine_rows": tables.get("silver.quarantine", {}).get("rows"),
         "dbt_last_run": dbt_status(target_dir),
+        "event_log": event_log_status(
+            stack.state_dir / "warehouse" / f"{schema}_ops.db",
+            Path(conf.ingest_log_path),
+            stack.state_dir / "warehouse" / f"{schema}_silver.db" / "quarantine",
+        ),
     }
 
 
@@ -232,7 +295,33 @@ def render(report: dict[str, Any]) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["results"].items()))
         lines.append(f"  {run['command']} at {run['finished_at']} in {run['elapsed_s']}s: {counts}")
         lines += [f"  failed: {f}" for f in run["failed"]]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *render_event_log(report["event_log"])])
+
+
+def render_event_log(log: dict[str, Any]) -> list[str]:
+    lines = ["Event log: the last dbt runs"]
+    for r in log["last_runs"]:
+        problems = f"{r['failed']} failed, {r['errored']} errors, {r['skipped']} skipped"
+        lines.append(
+            f"  {r['ended_at']} {r['command']} ({r['target_name']}"
+            + (f", --select {r['selection']}" if r["selection"] else "")
+            + f") {r['status']}: {r['nodes']} nodes, {problems}, {r['seconds']}s"
+        )
+    if not log["last_runs"]:
+        lines.append("  none logged yet")
+    lines += ["", "Event log: ingest and quarantine by hour (UTC)"]
+    header = f"  {'hour':<17} {'batches':>7} {'rows':>11} {'rows/s':>9} {'dead letters':>12}"
+    lines.append(header + f" {'quarantined':>11} {'rate':>7}")
+    for h in log["by_hour"]:
+        rate = "-" if h["quarantine_rate"] is None else f"{h['quarantine_rate']:.2%}"
+        speed = "-" if h["rows_per_second"] is None else f"{h['rows_per_second']:,}"
+        lines.append(
+            f"  {h['hour']:<17} {h['batches']:>7,} {h['rows']:>11,} {speed:>9} "
+            f"{h['dead_letters']:>12,} {h['quarantined']:>11,} {rate:>7}"
+        )
+    if not log["by_hour"]:
+        lines.append("  no micro-batch logged yet")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""One line per micro-batch: rows, rate, where the time went and the offsets reached."""
+"""One line per micro-batch: rows, rate, where the time went and the offsets reached; and its
+row in the event log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ingest.bronze.event_log import IngestLog
 
 if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
@@ -30,6 +33,7 @@ class ProgressReporter:
     writer: BatchWriter
     continuous: bool
     progress_file: Path | None = None
+    event_log: IngestLog | None = None
     rows: int = 0
 
     def report(self) -> None:
@@ -47,8 +51,11 @@ class ProgressReporter:
             if entry["batchId"] in self.writer.timings and "addBatch" in entry["durationMs"]:
                 self.rows += entry["numInputRows"]
                 steps = self.writer.timings.pop(entry["batchId"])
+                dead_letters = self.writer.dead_letters_of.pop(entry["batchId"], 0)
                 if entry["numInputRows"] or not self.continuous:
                     self._log(entry, steps)
+                    if self.event_log is not None:
+                        self.event_log.append(entry, steps, dead_letters)
 
     def _log(self, progress: dict[str, Any], steps: dict[str, float]) -> None:
         ends = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest import config as ingest_config
+from ingest.bronze.event_log import IngestLog
 from ingest.bronze.preflight import ensure_dead_letter_topics
 from ingest.bronze.progress import ProgressReporter
 from ingest.bronze.writer import BatchWriter, ensure_bronze_table
@@ -75,7 +76,8 @@ def run(
     log.info("%s -> %s (%s)", ", ".join(topics), conf.bronze_path, mode)
     started = time.monotonic()
     query: StreamingQuery = stream.start()
-    progress = ProgressReporter(query, writer, continuous, progress_file)
+    event_log = IngestLog(conf.ingest_log_path) if conf.event_log else None
+    progress = ProgressReporter(query, writer, continuous, progress_file, event_log)
     while query.isActive:
         query.awaitTermination(1)
         progress.report()

@@ -158,6 +158,8 @@ class BatchWriter:
     topics: list[str] = field(default_factory=list)
     app_id: str | None = None
     dead_lettered: int = 0
+    # Dead letters by batch id, for the event log (the progress reporter takes them).
+    dead_letters_of: dict[int, int] = field(default_factory=dict)
     batches: list[int] = field(default_factory=list)
     # Seconds each step of a batch took, by batch id: the progress line shows where time goes.
     timings: dict[int, dict[str, float]] = field(default_factory=dict)
@@ -271,7 +273,8 @@ class BatchWriter:
         )
         written = time.monotonic()
         if self.conf.dead_letter:
-            self.dead_lettered += self._dead_letters(batch, ingested_at, writers)
+            self.dead_letters_of[batch_id] = self._dead_letters(batch, ingested_at, writers)
+            self.dead_lettered += self.dead_letters_of[batch_id]
         self.timings[batch_id] = {
             "bronze_write": written - started,
             "dead_letter": time.monotonic() - written,

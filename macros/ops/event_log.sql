@@ -4,7 +4,7 @@
     first use and never rewritten:
     - dbt_invocations: one row per invocation (command, target, selection, times, status and
       counts by result);
-    - dbt_node_results: one row per model, seed, test and hook result (status, rows affected
+    - dbt_node_results: one row per model, seed and test result (status, rows affected
       where the adapter says, test failures, seconds, dbt's message).
     It also registers the ingest job's table of micro-batches, `<schema>_ops.ingest_batches`,
     at its path (LAKEHOUSE_INGEST_LOG_PATH, default `<bronze path>_ingest_log`, as

@@ -56,8 +56,14 @@ VALID_ORDER = {
 
 
 def stack_env(state_dir: Path) -> dict[str, str]:
-    """Environment for a private stack: its own state folder and free ports."""
-    return {**private_stack_env(state_dir), "LAKEHOUSE_SPARK_JAVA_OPTIONS": SHORT_LIVED_JVM}
+    """Environment for a private stack: its own state folder and free ports. The event log is
+    off: its rows cost each dbt invocation seconds, and the modules that check it (e2e,
+    status) turn it on."""
+    return {
+        **private_stack_env(state_dir),
+        "LAKEHOUSE_SPARK_JAVA_OPTIONS": SHORT_LIVED_JVM,
+        "LAKEHOUSE_EVENT_LOG": "false",
+    }
 
 
 def bootstrap_of(env: dict[str, str]) -> str:

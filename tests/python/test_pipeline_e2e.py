@@ -108,6 +108,7 @@ def env(thrift_env, registry_env, tmp_path_factory) -> dict[str, str]:
         "LAKEHOUSE_SCHEMA": SCHEMA,
         "DBT_LOG_PATH": str(base / "dbt-logs"),
         "DBT_TARGET_PATH": str(base / "dbt-target"),
+        "LAKEHOUSE_EVENT_LOG": "true",  # off in the other modules (helpers.stack_env)
     }
 
 
@@ -246,6 +247,12 @@ def dbt(env: dict[str, str], *args: str):
 
 def ingest(env: dict[str, str]) -> None:
     ok(run([str(VENV_BIN / "python"), "-m", "ingest.bronze"], env))
+
+
+def event_log(spark, env: dict[str, str], table: str, where: str) -> list[dict]:
+    """Rows of a dbt event log table (`<schema>_ops`), read by path."""
+    frame = spark.read.format("delta").load(str(table_path(env, "ops", table)))
+    return [row.asDict() for row in frame.where(where).collect()]
 
 
 def at_once(*commands: list[str], env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
@@ -438,6 +445,15 @@ def test_every_produced_message_is_accounted_for_once(env, messages, spark) -> N
     assert all(d["dlq.error"] for d in letters)
     assert max(len(d["value"] or b"") for d in letters) > 900_000  # the oversized ones
 
+    # The event log's micro-batches add up to bronze and to the dead letters, and every build
+    # so far is in it.
+    batches = spark.read.format("delta").load(conf.ingest_log_path)
+    totals = batches.selectExpr("sum(input_rows) as rows", "sum(dead_letters) as dead").first()
+    assert (totals["rows"], totals["dead"]) == (len(messages), dead)
+    assert batches.select("run_id", "batch_id").distinct().count() == batches.count()
+    # dbt registered it in the metastore, with the columns the job writes.
+    assert spark.table(f"{SCHEMA}_ops.ingest_batches").count() == batches.count()
+
 
 def test_no_plain_email_reaches_silver_or_gold(env, messages, spark) -> None:
     emails = {
@@ -545,6 +561,25 @@ def test_a_bad_batch_stops_gold_and_names_the_test(env, messages, spark) -> None
         assert re.search(rf"SKIP relation {SCHEMA}_gold\.{model}\b", result.stdout), model
     for table, before in gold_before.items():
         assert table_rows(spark, env, "gold", table) == before, f"{table} changed"
+    # The event log has this build (run_results.json's invocation): the test that failed,
+    # with its failures, and the gold models skipped.
+    invocation = json.loads((Path(env["DBT_TARGET_PATH"]) / "run_results.json").read_text())
+    invocation_id = invocation["metadata"]["invocation_id"]
+    logged = event_log(spark, env, "dbt_invocations", f"invocation_id = '{invocation_id}'")
+    assert [(r["command"], r["status"]) for r in logged] == [("build", "error")]
+    assert logged[0]["failed"] >= 1 and logged[0]["skipped"] >= 3
+    nodes = {
+        r["unique_id"]: r
+        for r in event_log(spark, env, "dbt_node_results", f"invocation_id = '{invocation_id}'")
+    }
+    # run_results.json also lists the project's hooks, which the log does not.
+    built = [r for r in invocation["results"] if not r["unique_id"].startswith("operation.")]
+    assert len(nodes) == logged[0]["nodes"] == len(built)
+    gate = next(r for uid, r in nodes.items() if "matches_items_total_orders_order_total" in uid)
+    assert gate["status"] == "fail" and gate["failures"] == len(bad)
+    assert {nodes[f"model.lakehouse.{m}"]["status"] for m in ("fct_orders", "daily_revenue")} == {
+        "skipped"
+    }
 
     # The producer fixes its bug and sends the orders' corrected state: the next run recovers.
     corrected = [
@@ -582,3 +617,7 @@ def test_maintenance_run_operations(env, spark) -> None:
     optimize = [h for h in history if h["operation"] == "OPTIMIZE"]
     assert optimize and "order_date" in optimize[0]["operationParameters"]["zOrderBy"]
     assert {"VACUUM START", "VACUUM END"} <= {h["operation"] for h in history}
+    # The event log's tables too, the ingest job's (written by delta-rs) among them.
+    for table in ("dbt_node_results", "ingest_batches"):
+        logged = spark.sql(f"describe history {SCHEMA}_ops.{table}").collect()
+        assert {"OPTIMIZE", "VACUUM END"} <= {h["operation"] for h in logged}, table

@@ -26,6 +26,7 @@ def env(kafka_env, tmp_path_factory) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
         "LAKEHOUSE_SCHEMA": "status",
         "DBT_TARGET_PATH": str(base / "dbt-target"),
+        "LAKEHOUSE_EVENT_LOG": "true",  # off in most modules (helpers.stack_env)
     }
 
 
@@ -98,6 +99,15 @@ def test_status_reports_lag_rows_and_dead_letters_as_ingest_catches_up(env, tmp_
     assert done["tables"]["bronze.kafka_events"]["rows"] == len(messages)
     assert malformed > 0
     assert sum(done["kafka"]["dead_letters"].values()) == structural
+    # The event log's hourly trend: both runs' micro-batches, rows and dead letters (no dbt
+    # build here, so nothing quarantined yet, a rate of 0).
+    hours = done["event_log"]["by_hour"]
+    assert sum(h["rows"] for h in hours) == len(messages)
+    assert sum(h["dead_letters"] for h in hours) == structural
+    assert sum(h["batches"] for h in hours) >= 2 and any(h["rows_per_second"] for h in hours)
+    assert done["event_log"]["last_runs"] == []
+    human = ok(run([sys.executable, "-m", "services.status"], env))
+    assert "Event log: ingest and quarantine by hour (UTC)" in human
 
 
 def test_status_reads_the_last_dbt_run(env) -> None:
