@@ -145,6 +145,8 @@ def build_planned_nodes(context: dict[str, Any]) -> None:
     if not planned.get(layer):
         raise AirflowSkipException(f"--select {context['params']['select']!r}: none in {layer}")
     task.select = " ".join(planned[layer])
+    # Only what is built gets an asset event: a DAG waiting on another model must not run.
+    task.outlets = [a for a in task.outlets if a.name.rsplit(".", 1)[-1] in planned[layer]]
 
 
 def target_file(project_dir: str, name: str) -> Any:
@@ -203,10 +205,10 @@ def fail_failed_tests_for_good(project_dir: str, **_: Any) -> None:
         raise AirflowFailException(f"dbt tests failed (not retried): {', '.join(failed)}")
 
 
-def model_asset(layer: str, name: str) -> Any:
-    """The Airflow asset of a seed or model: `lakehouse://<layer>/<name>` (its schema's layer:
-    staging, silver, gold, reference), named `lakehouse.<layer>.<name>`. Schedule a DAG on it
-    to run when the table has been built and its layer has passed its tests."""
+def model_asset(schema: str, name: str) -> Any:
+    """The Airflow asset of a seed or model: `lakehouse://<schema>/<name>` (the schema less its
+    prefix: staging, silver, gold, reference), named `lakehouse.<schema>.<name>`. Schedule a
+    DAG on it to run when the table has been built and its layer task has passed."""
     from airflow.sdk import Asset
 
-    return Asset(name=f"lakehouse.{layer}.{name}", uri=f"lakehouse://{layer}/{name}")
+    return Asset(name=f"lakehouse.{schema}.{name}", uri=f"lakehouse://{schema}/{name}")

@@ -1,4 +1,4 @@
-"""The pipeline's ingest steps: data-venv commands (readiness, the bronze job, source
+"""The pipeline's ingest steps: data-venv commands (the bronze job, source
 freshness) as Bash tasks, skipped when a run's `run_ingest` param is false."""
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class IngestConfig:
     event_log: bool = True
     ingest_log_path: str = ""
     kafka_timeout_s: float = 30.0
-    # Records the readiness check tolerates behind the broker before it calls a run catching up.
+    # Records bronze may be behind the broker before the lag line calls a run catching up.
     max_lag: int = 500_000
     # The schema registry's Confluent-compatible API (default: the local stack's).
     schema_registry_url: str = ""

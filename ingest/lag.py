@@ -2,8 +2,8 @@
 
 What bronze holds is what the ingest job's checkpoint has committed (the stream's offsets are
 the only truth: no consumer group is involved); what the broker has is each partition's high
-watermark. `make status` and the readiness check (`python -m ingest.bronze --check`) both
-report it.
+watermark. `make status` and the bronze job's lag line (alone: `python -m ingest.bronze
+--check`) both report it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@
 - dbt: the last run's command, time and results per status, and what failed
   (`target/run_results.json`, or `DBT_TARGET_PATH`).
 - The event log (`<schema>_ops`): the last dbt invocations, and per hour the micro-batches
-  ingested, their rate, the dead letters and the quarantine rate (silver.quarantine's records
+  ingested, their rate (rows over the seconds the job spent writing them), the dead letters and
+  the quarantine rate (silver.quarantine's records
   by ingest hour over the rows ingested in that hour).
 
 It answers in a second or two; a broker that does not answer within 5 s is reported, not waited
@@ -151,12 +152,25 @@ def dbt_status(target_dir: Path) -> dict[str, Any]:
 
 
 def read_delta(path: Path, columns: list[str]) -> list[dict[str, Any]]:
-    """Some columns of a Delta table's rows (none if there is no table)."""
+    """Some columns of a Delta table's rows (none if there is no table): the current version's
+    files from delta-rs, read by pyarrow. (delta-rs's own reader left threads that aborted
+    the process at exit.)"""
+    import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
     if not (path / "_delta_log").is_dir():
         return []
-    return DeltaTable(str(path)).to_pyarrow_table(columns=columns).to_pylist()
+    rows = [
+        row
+        for uri in DeltaTable(str(path)).file_uris()
+        # File by file: Spark's files (OPTIMIZE rewrites them) and delta-rs's may differ in type.
+        for row in pq.read_table(uri.removeprefix("file://"), columns=columns).to_pylist()
+    ]
+    return [
+        {k: v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v
+         for k, v in row.items()}
+        for row in rows
+    ]  # fmt: skip
 
 
 def event_log_status(
@@ -172,6 +186,8 @@ def event_log_status(
     last = sorted(invocations, key=lambda r: r["ended_at"], reverse=True)[:runs]
     by_hour: dict[datetime, dict[str, Any]] = {}
     for batch in read_delta(ingest_log, ["batch_at", "input_rows", "dead_letters", "step_seconds"]):
+        if batch["batch_at"] is None:
+            continue
         hour = batch["batch_at"].replace(minute=0, second=0, microsecond=0)
         row = by_hour.setdefault(
             hour, {"batches": 0, "rows": 0, "dead_letters": 0, "seconds": 0.0, "quarantined": 0}
@@ -232,12 +248,21 @@ def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
         "freshness": {"bronze_newest_ingested_at": bronze.get("newest_ingested_at")},
         "quarantine_rows": tables.get("silver.quarantine", {}).get("rows"),
         "dbt_last_run": dbt_status(target_dir),
-        "event_log": event_log_status(
+        "event_log": _safely(
+            event_log_status,
             stack.state_dir / "warehouse" / f"{schema}_ops.db",
             Path(conf.ingest_log_path),
             stack.state_dir / "warehouse" / f"{schema}_silver.db" / "quarantine",
         ),
     }
+
+
+def _safely(read: Any, *args: Any) -> dict[str, Any]:
+    """A part of the report that cannot be read says why, and the rest still shows."""
+    try:
+        return read(*args)
+    except Exception as exc:  # noqa: BLE001 - the report must not fail on one part
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def render_registry(schemas: dict[str, Any]) -> list[str]:
@@ -299,6 +324,8 @@ def render(report: dict[str, Any]) -> str:
 
 
 def render_event_log(log: dict[str, Any]) -> list[str]:
+    if "error" in log:
+        return ["Event log", f"  {log['error']}"]
     lines = ["Event log: the last dbt runs"]
     for r in log["last_runs"]:
         problems = f"{r['failed']} failed, {r['errored']} errors, {r['skipped']} skipped"

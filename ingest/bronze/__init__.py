@@ -19,9 +19,9 @@ replayed after a crash is skipped by Delta. The dead-letter topic is at-least-on
 Modes: `--available-now` (the default; drain what is there, then exit 0: the scheduled mode)
 and `--continuous` (a processing-time trigger; SIGTERM or Ctrl-C stop it after the running
 batch). `--check` only runs the pre-flight check (broker answers, topics exist) and reports
-bronze's lag per partition (over LAKEHOUSE_MAX_LAG: catching up), without Spark: the
-orchestrator's readiness task. Exit codes: 0 done, 1 the stream failed, 2 bad configuration,
-or Kafka or (with an Avro topic) the schema registry not reachable.
+bronze's lag per partition (over LAKEHOUSE_MAX_LAG: catching up), without Spark; a run logs
+the same lag line before it starts Spark. Exit codes: 0 done, 1 the stream failed, 2 bad
+configuration, or Kafka or (with an Avro topic) the schema registry not reachable.
 
 Modules: `preflight` (checks before a JVM starts), `writer` (the table, and each micro-batch's
 append and dead letters), `avro` (the registry's schemas and the decode), `progress` (one line

@@ -1,8 +1,8 @@
 """The pipeline's event log, the ingest job's part: one row per micro-batch, appended to a Delta
 table at `ingest_log_path` from the driver with delta-rs (no Spark job, so it costs the stream
 nothing). dbt registers the table as `<schema>_ops.ingest_batches` (macros/ops/event_log.sql,
-whose DDL is COLUMNS). A failing write never fails the job: it says so once, and the job goes
-on without the log."""
+whose DDL is COLUMNS). A failing write never fails the job: it says so once, the batch's row is
+lost, and the next batch tries again (it says when the log works again)."""
 
 from __future__ import annotations
 
@@ -44,12 +44,10 @@ def arrow_schema() -> Any:
 @dataclass
 class IngestLog:
     path: str
-    broken: bool = False
+    failing: bool = False
 
     def append(self, progress: dict[str, Any], steps: dict[str, float], dead_letters: int) -> None:
         """One micro-batch's row: Spark's progress entry for it, its steps and dead letters."""
-        if self.broken:
-            return
         try:
             import pyarrow as pa
             from deltalake import write_deltalake
@@ -70,8 +68,13 @@ class IngestLog:
                 self.path, pa.Table.from_pylist([row], schema=arrow_schema()), mode="append"
             )
         except Exception as exc:  # noqa: BLE001 - the log must never stop ingest
-            self.broken = True
-            log.warning("the event log at %s is off for the rest of this run: %s", self.path, exc)
+            if not self.failing:
+                log.warning("the event log at %s fails, its rows are lost: %s", self.path, exc)
+            self.failing = True
+            return
+        if self.failing:
+            log.info("the event log at %s works again", self.path)
+        self.failing = False
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -48,7 +48,7 @@ def test_each_batch_appends_its_row(tmp_path: Path) -> None:
         DeltaTable(str(tmp_path / "log")).to_pyarrow_table().to_pylist(),
         key=lambda r: r["batch_id"],
     )
-    assert [r["batch_id"] for r in rows] == [7, 8] and not log.broken
+    assert [r["batch_id"] for r in rows] == [7, 8] and not log.failing
     first = rows[0]
     assert (first["input_rows"], first["dead_letters"]) == (1200, 3)
     assert first["batch_at"].isoformat() == "2026-12-03T10:00:00.123000+00:00"
@@ -58,13 +58,19 @@ def test_each_batch_appends_its_row(tmp_path: Path) -> None:
     assert rows[1]["start_offsets"] == "{}"
 
 
-def test_a_log_that_cannot_be_written_says_so_once_and_never_raises(tmp_path, caplog) -> None:
+def test_a_log_that_cannot_be_written_says_so_once_never_raises_and_recovers(
+    tmp_path, caplog
+) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
     log = IngestLog(str(blocked / "log"))
-    with caplog.at_level(logging.WARNING, logger="ingest.bronze.event_log"):
+    with caplog.at_level(logging.INFO, logger="ingest.bronze.event_log"):
         for batch in range(3):
             log.append({**PROGRESS, "batchId": batch}, {}, dead_letters=0)
-    assert log.broken
-    warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1 and "is off for the rest of this run" in warnings[0], warnings
+        assert log.failing
+        blocked.unlink()  # the cause goes away: the next batch's row lands
+        log.append({**PROGRESS, "batchId": 3}, {}, dead_letters=0)
+    assert not log.failing
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "fails, its rows are lost" in lines[0] and "works again" in lines[1]

@@ -39,14 +39,14 @@ def lag_of(report: dict) -> int:
 
 
 def readiness(env: dict[str, str], max_lag: int) -> str:
-    """The readiness task's last line (`python -m ingest.bronze --check`)."""
+    """The lag line, last with `python -m ingest.bronze --check`."""
     argv = [sys.executable, "-m", "ingest.bronze", "--check"]
     out = ok(run(argv, {**env, "LAKEHOUSE_MAX_LAG": str(max_lag)}))
     return out.strip().splitlines()[-1]
 
 
 def partition_lags(report: dict) -> str:
-    """status's per-partition lag, as the readiness line words it."""
+    """status's per-partition lag, as the lag line words it."""
     return "; ".join(
         f"{topic} " + " ".join(f"{p}:{v['lag']:,}" for p, v in partitions.items())
         for topic, partitions in report["kafka"]["topics"].items()
@@ -83,7 +83,7 @@ def test_status_reports_lag_rows_and_dead_letters_as_ingest_catches_up(env, tmp_
     behind = status(env)
     assert lag_of(behind) == len(messages) - 40
     assert behind["tables"]["bronze.kafka_events"]["rows"] == 40
-    # The readiness check reads the same lag per partition; over the limit, the run catches up.
+    # The lag line reads the same lag per partition; over the limit, the run catches up.
     lagging = sum(p["lag"] > 0 for t in behind["kafka"]["topics"].values() for p in t.values())
     assert lagging >= 2, behind["kafka"]
     over = readiness(env, max_lag=lag_of(behind) - 1)
