@@ -1,8 +1,9 @@
 {% macro pipeline_report() %}
     {#-
         `dbt run-operation pipeline_report` (make demo prints it): rows per layer, bronze by
-        topic, format and schema, what was quarantined and why, one order's status history, what the newest incremental merges read and wrote, and the top
-        of daily_revenue. Plain SQL on whichever target dbt runs.
+        topic, format and schema, what was quarantined and why, what the newest incremental
+        merges read and wrote, one order's status history, the event log's last dbt runs and
+        ingest batches, and the top of daily_revenue. Plain SQL on whichever target dbt runs.
     -#}
     {%- set bronze = source('bronze', 'kafka_events') -%}
     {%- set layers = [
@@ -71,6 +72,20 @@
         ~ " group by order_id order by count(*) desc, order_id limit 1)"
         ~ " order by valid_from, opened_by_event_id"
     ).print_table(max_column_width=24) %}
+
+    {{ print('\nThe event log (' ~ event_log_relation('dbt_invocations').without_identifier() ~ '): the last dbt runs and ingest batches') }}
+    {%- if event_log_enabled() %}
+    {% do run_query(
+        "select command, target_name, status, nodes, succeeded, failed, errored, skipped, ended_at from "
+        ~ event_log_relation('dbt_invocations') ~ " order by ended_at desc limit 3"
+    ).print_table(max_column_width=24) %}
+    {% do run_query(
+        "select batch_id, batch_at, input_rows, dead_letters, round(rows_per_second) as rows_per_second from "
+        ~ event_log_relation('ingest_batches') ~ " order by batch_at desc limit 3"
+    ).print_table(max_column_width=24) %}
+    {%- else %}
+    {{ print('off (LAKEHOUSE_EVENT_LOG)') }}
+    {%- endif %}
 
     {{ print('\nTop of daily_revenue') }}
     {% do run_query(
