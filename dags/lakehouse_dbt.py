@@ -32,8 +32,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
 BUILT_TYPES = ("model", "seed")
 
 
-def layer_of(schema: str) -> str | None:
-    return next((layer for layer, schemas in LAYERS.items() if schema in schemas), None)
+def layer_of(schema: str, node: str) -> str:
+    """The layer of a seed or model of `schema`; a node in no layer stops the DAG loudly."""
+    layer = next((layer for layer, schemas in LAYERS.items() if schema in schemas), None)
+    if layer is None:
+        raise ValueError(
+            f"{node} is in schema {schema!r}, in no layer of dags/lakehouse_dbt.py LAYERS: "
+            "the pipeline DAG would never build it"
+        )
+    return layer
 
 
 def plan(select: str, **_: object) -> dict[str, list[str]] | None:
@@ -51,10 +58,7 @@ def plan(select: str, **_: object) -> dict[str, list[str]] | None:
         raise RuntimeError(f"dbt ls --select {select!r} failed:\n{listed.stdout}{listed.stderr}")
     by_layer: dict[str, list[str]] = {layer: [] for layer in LAYERS}
     for node in (json.loads(line) for line in listed.stdout.splitlines() if line.strip()):
-        layer = layer_of(node["config"]["schema"])
-        if layer is None:
-            raise ValueError(f"{node['name']} is in schema {node['config']['schema']!r}: no layer")
-        by_layer[layer].append(node["name"])
+        by_layer[layer_of(node["config"]["schema"], node["name"])].append(node["name"])
     if not any(by_layer.values()):
         raise ValueError(f"--select {select!r} matches no seed or model: nothing to reprocess")
     return by_layer
@@ -69,13 +73,7 @@ def nodes_by_layer(manifest: Path) -> dict[str, list[tuple[str, str]]]:
     for node in json.loads(manifest.read_text())["nodes"].values():
         if node["resource_type"] in BUILT_TYPES and node["package_name"] == "lakehouse":
             schema = node["config"]["schema"]
-            layer = layer_of(schema)
-            if layer is None:
-                raise ValueError(
-                    f"{node['unique_id']} is in schema {schema!r}, in no layer of "
-                    "dags/lakehouse_dbt.py LAYERS: the pipeline DAG would never build it"
-                )
-            by_layer[layer].append((schema, node["name"]))
+            by_layer[layer_of(schema, node["unique_id"])].append((schema, node["name"]))
     return by_layer
 
 
