@@ -19,7 +19,7 @@ from typing import Any
 
 from lakehouse_settings import SETTINGS
 
-PROBLEM_STATUSES = {"error", "fail", "runtime error"}
+from lakehouse.dbt_results import event_log_failure, problems
 
 # The graph's tasks, in build order, and the dbt schemas each builds: a node's layer is its
 # schema, as in its asset's name. A seed or model in no layer would never be built by the DAG,
@@ -84,13 +84,13 @@ def dbt_task_group(group_id: str) -> Any:
     each layer's task publishes its seeds' and models' assets (model_asset)."""
     from airflow.sdk import TaskGroup
     from cosmos.constants import InvocationMode
-    from cosmos.operators.local import DbtBuildLocalOperator
+    from lakehouse_layer_build import LayerBuildOperator
 
     by_layer = nodes_by_layer(SETTINGS.manifest)
     with TaskGroup(group_id=group_id) as group:
         previous = None
         for layer, schemas in LAYERS.items():
-            task = DbtBuildLocalOperator(
+            task = LayerBuildOperator(
                 task_id=layer,
                 project_dir=str(SETTINGS.project_dir),
                 profile_config=profile_config(),
@@ -174,20 +174,23 @@ def record_dbt_problems(project_dir: str, context: dict[str, Any], **_: Any) -> 
     """Cosmos callback (it runs after every dbt command, failed or not): keep what failed.
 
     dbt's run_results.json names each failed model and test; the failure callback reports them,
-    and the seed or model of the first (`dbt_node`).
+    and the seed or model of the first (`dbt_node`). When the event log's hooks are all that
+    failed, the task goes on (lakehouse_layer_build).
     """
-    problems, nodes = [], []
-    for result in run_results(project_dir):
-        if result.get("status") in PROBLEM_STATUSES:
-            node = result.get("unique_id", "?")
-            detail = (result.get("message") or "").strip().splitlines()
-            problems.append(
-                f"{node} {result['status']}" + (f": {detail[0][:200]}" if detail else "")
-            )
-            nodes.append(node)
-    if problems:
+    results = run_results(project_dir)
+    failure = event_log_failure(results)
+    if failure is not None:
+        context["task"].event_log_failure = failure
+        return
+    lines, nodes = [], []
+    for result in problems(results):
+        node = result.get("unique_id", "?")
+        detail = (result.get("message") or "").strip().splitlines()
+        lines.append(f"{node} {result['status']}" + (f": {detail[0][:200]}" if detail else ""))
+        nodes.append(node)
+    if lines:
         manifest = target_file(project_dir, "manifest.json")
-        context["ti"].xcom_push(key="dbt_problems", value=problems)
+        context["ti"].xcom_push(key="dbt_problems", value=lines)
         context["ti"].xcom_push(key="dbt_node", value=tested_node(nodes[0], manifest))
 
 

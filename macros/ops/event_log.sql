@@ -1,6 +1,6 @@
 {#-
     The pipeline's event log, dbt's part (docs/dbt.md#the-event-log). After every build, run,
-    test or seed (on-run-end), record_run appends to Delta tables in `<schema>_ops`, created on
+    test or seed, the on-run-end hooks (event_log_statement, a statement each) append to Delta tables in `<schema>_ops`, created on
     first use and never rewritten:
     - dbt_invocations: one row per invocation (command, target, selection, times, status and
       counts by result);
@@ -74,13 +74,54 @@
 {% endmacro %}
 
 
-{% macro record_run(results) %}
+{% macro event_log_statement(results, step) %}
+    {#- One statement of the log, as the SQL of one on-run-end hook (dbt_project.yml lists a
+        hook per step, in this order): dbt runs it after rendering, so a failing write is that
+        hook's error in run_results.json, beside the results of the models and tests, and the
+        hooks after it are skipped. dbt then exits 1; the pipeline's runners go on
+        (lakehouse/dbt_results.py). Empty when the log is off or the command builds nothing. -#}
+    {%- set steps = [
+        'schema', 'invocations_table', 'invocation', 'node_results_table', 'node_results',
+        'ingest_batches',
+    ] -%}
+    {%- if step not in steps -%}
+        {{ exceptions.raise_compiler_error('event_log_statement: no step ' ~ step ~ ', only ' ~ steps | join(', ')) }}
+    {%- endif -%}
     {%- if not execute or not event_log_enabled()
         or flags.WHICH not in ('build', 'run', 'test', 'seed', 'snapshot') -%}
         {{ return('') }}
     {%- endif -%}
     {%- set invocations = event_log_relation('dbt_invocations') -%}
     {%- set node_results = event_log_relation('dbt_node_results') -%}
+    {%- if step == 'schema' -%}
+        {{ return('create schema if not exists ' ~ invocations.without_identifier()) }}
+    {%- elif step == 'invocations_table' -%}
+        {{ return('create table if not exists ' ~ invocations ~ ' (
+            invocation_id string, command string, target_name string, selection string,
+            started_at timestamp, ended_at timestamp, status string, nodes int,
+            succeeded int, failed int, errored int, warned int, skipped int
+        ) using delta') }}
+    {%- elif step == 'invocation' -%}
+        {{ return('insert into ' ~ invocations ~ ' values ' ~ values_row(invocation_row(results))) }}
+    {%- elif step == 'node_results_table' -%}
+        {{ return('' if not results else 'create table if not exists ' ~ node_results ~ ' (
+            invocation_id string, unique_id string, resource_type string, status string,
+            rows_affected bigint, failures bigint, execution_seconds double,
+            message string, completed_at timestamp
+        ) using delta') }}
+    {%- elif step == 'node_results' -%}
+        {%- set values = [] -%}
+        {%- for result in results -%}
+            {%- do values.append(values_row(node_result_row(result))) -%}
+        {%- endfor -%}
+        {{ return('insert into ' ~ node_results ~ ' values ' ~ values | join(', ') if values else '') }}
+    {%- else -%}
+        {{ return(ingest_log_registration_sql() or '') }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro invocation_row(results) %}
     {%- set statuses = results | map(attribute='status') | map('string') | list -%}
     {%- set failed = statuses | select('equalto', 'fail') | list | length -%}
     {%- set errored = statuses | select('in', ['error', 'runtime error']) | list | length -%}
@@ -88,52 +129,23 @@
     {%- if selection is not none and selection is not string -%}
         {%- set selection = selection | join(' ') -%}
     {%- endif -%}
-    {%- set invocation = [
+    {{ return([
         invocation_id, flags.WHICH, target.name, selection or none, run_started_at,
         modules.datetime.datetime.now(modules.pytz.utc),
         'error' if failed or errored else 'success', statuses | length,
         statuses | select('in', ['success', 'pass']) | list | length, failed, errored,
         statuses | select('equalto', 'warn') | list | length,
         statuses | select('equalto', 'skipped') | list | length,
-    ] -%}
-    {%- set rows = [] -%}
-    {%- for result in results -%}
-        {%- set completed = result.timing | map(attribute='completed_at') | reject('none') | list -%}
-        {%- do rows.append([
-            invocation_id, result.node.unique_id, result.node.resource_type | string,
-            result.status | string, (result.adapter_response or {}).get('rows_affected'),
-            result.failures, result.execution_time, (result.message or '')[:500] or none,
-            completed[-1] if completed else none,
-        ]) -%}
-    {%- endfor -%}
-    {%- set statements = [
-        'create schema if not exists ' ~ invocations.without_identifier(),
-        'create table if not exists ' ~ invocations ~ ' (
-            invocation_id string, command string, target_name string, selection string,
-            started_at timestamp, ended_at timestamp, status string, nodes int,
-            succeeded int, failed int, errored int, warned int, skipped int
-        ) using delta',
-        'insert into ' ~ invocations ~ ' values ' ~ values_row(invocation),
-    ] -%}
-    {%- if rows -%}
-        {%- do statements.append('create table if not exists ' ~ node_results ~ ' (
-            invocation_id string, unique_id string, resource_type string, status string,
-            rows_affected bigint, failures bigint, execution_seconds double,
-            message string, completed_at timestamp
-        ) using delta') -%}
-        {%- set values = [] -%}
-        {%- for row in rows -%}
-            {%- do values.append(values_row(row)) -%}
-        {%- endfor -%}
-        {%- do statements.append('insert into ' ~ node_results ~ ' values ' ~ values | join(', ')) -%}
-    {%- endif -%}
-    {%- set registration = ingest_log_registration_sql() -%}
-    {%- if registration -%}
-        {%- do statements.append(registration) -%}
-    {%- endif -%}
-    {%- for statement in statements -%}
-        {%- do run_query(statement) -%}
-    {%- endfor -%}
-    {{ log('event log: ' ~ invocations ~ ' and ' ~ (rows | length) ~ ' row(s) of ' ~ node_results) }}
-    {{ return('') }}
+    ]) }}
+{% endmacro %}
+
+
+{% macro node_result_row(result) %}
+    {%- set completed = result.timing | map(attribute='completed_at') | reject('none') | list -%}
+    {{ return([
+        invocation_id, result.node.unique_id, result.node.resource_type | string,
+        result.status | string, (result.adapter_response or {}).get('rows_affected'),
+        result.failures, result.execution_time, (result.message or '')[:500] or none,
+        completed[-1] if completed else none,
+    ]) }}
 {% endmacro %}

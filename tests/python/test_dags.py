@@ -245,6 +245,44 @@ def test_a_failed_test_fails_its_task_for_good_and_an_error_is_retried(tmp_path)
     ]
 
 
+def test_a_layer_task_whose_only_failure_is_the_event_log_succeeds(tmp_path) -> None:
+    """In Airflow's venv, the layer task's callback and exit-code check: a dbt build whose
+    models and tests passed but whose event log write failed goes on; a failed test beside it
+    still fails the task. (A real failing write: test_pipeline_e2e.py.)"""
+    (tmp_path / "target").mkdir()
+    results = tmp_path / "target" / "run_results.json"
+    check = (
+        "import lakehouse_dbt as c\n"
+        "from types import SimpleNamespace\n"
+        "from lakehouse_layer_build import LayerBuildOperator\n"
+        "task = LayerBuildOperator(\n"
+        "    task_id='silver', project_dir='.', profile_config=c.profile_config())\n"
+        "ti = SimpleNamespace(xcom_push=lambda key, value: print('pushed', key))\n"
+        f"c.record_dbt_problems({str(tmp_path)!r}, context={{'task': task, 'ti': ti}})\n"
+        "try:\n"
+        "    task.handle_exception_subprocess(SimpleNamespace(exit_code=1, full_output=[]))\n"
+        "    print('went on')\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__)\n"
+    )  # fmt: skip
+    hook = "operation.lakehouse.lakehouse-on-run-end-"
+    outcomes = []
+    for test_status in ("pass", "fail"):
+        results.write_text(json.dumps({"results": [
+            {"unique_id": "model.lakehouse.orders", "status": "success"},
+            {"unique_id": "test.lakehouse.unique_orders_order_id.1", "status": test_status},
+            {"unique_id": f"{hook}0", "status": "success"},
+            {"unique_id": f"{hook}1", "status": "error", "message": "Cannot write"},
+            {"unique_id": f"{hook}2", "status": "skipped"},
+        ]}))  # fmt: skip
+        done = ok(run([str(AIRFLOW_PYTHON), "-c", check], {**os.environ, "PYTHONPATH": str(DAGS)}))
+        outcomes.append([line for line in done.splitlines() if line.strip()])
+    went_on, failed = outcomes
+    assert went_on[-1] == "went on" and not any(line.startswith("pushed") for line in went_on)
+    assert sum("event log: not written (Cannot write)" in line for line in went_on) == 1
+    assert failed[-1] == "AirflowException" and "pushed dbt_problems" in failed
+
+
 def test_an_alert_goes_to_the_webhook_or_else_to_the_alerts_topic(kafka_env, tmp_path) -> None:
     import http.server
     import threading

@@ -12,6 +12,7 @@ from pathlib import Path
 from helpers import PROJECT_DIR
 
 from ingest.bronze.event_log import COLUMNS, IngestLog
+from lakehouse.dbt_results import EVENT_LOG_HOOK_PREFIX, event_log_failure
 
 PROGRESS = {
     "runId": "3d1c0ffe-0000-4000-8000-000000000001",
@@ -74,3 +75,18 @@ def test_a_log_that_cannot_be_written_says_so_once_never_raises_and_recovers(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines
     assert "fails, its rows are lost" in lines[0] and "works again" in lines[1]
+
+
+def test_only_a_failed_log_write_is_forgiven() -> None:
+    """dbt's part: the pipeline goes on when the event log's hooks are all that failed
+    (lakehouse/dbt_results.py); a real failing write: test_pipeline_e2e.py."""
+    hook_error = {"unique_id": f"{EVENT_LOG_HOOK_PREFIX}2", "status": "error", "message": "denied"}
+    hook_skipped = {"unique_id": f"{EVENT_LOG_HOOK_PREFIX}3", "status": "skipped"}
+    built = {"unique_id": "model.lakehouse.orders", "status": "success"}
+    assert event_log_failure([built, hook_error, hook_skipped]) == "denied"
+    assert event_log_failure([built]) is None  # nothing failed
+    for other in ("fail", "error", "skipped"):
+        failed = {"unique_id": "test.lakehouse.unique_orders_order_id.1", "status": other}
+        assert event_log_failure([built, failed, hook_error]) is None, other
+    start_hook = {"unique_id": "operation.lakehouse.lakehouse-on-run-start-0", "status": "error"}
+    assert event_log_failure([start_hook, hook_error]) is None

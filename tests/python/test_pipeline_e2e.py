@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -621,3 +621,26 @@ def test_maintenance_run_operations(env, spark) -> None:
     for table in ("dbt_node_results", "ingest_batches"):
         logged = spark.sql(f"describe history {SCHEMA}_ops.{table}").collect()
         assert {"OPTIMIZE", "VACUUM END"} <= {h["operation"] for h in logged}, table
+
+
+def test_a_failing_event_log_write_keeps_the_results_and_the_pipeline_going(env, spark) -> None:
+    # A log table changed by hand: a constraint no new invocation meets.
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    invocations = f"{SCHEMA}_ops.dbt_invocations"
+    spark.sql(f"alter table {invocations} add constraint before_now check "
+              f"(started_at < timestamp'{now}+00:00')")  # fmt: skip
+    try:
+        # As `make build` runs dbt (lakehouse/dbt_results.py): dbt exits 1, the runner 0.
+        seeded = run([str(VENV_BIN / "python"), "-m", "lakehouse.dbt_results",
+                      str(VENV_BIN / "dbt"), "seed"], env, timeout=600)  # fmt: skip
+    finally:
+        spark.sql(f"alter table {invocations} drop constraint before_now")
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert seeded.stderr.count("event log: not written") == 1, seeded.stderr
+    # dbt kept its run_results.json: the seeds' results, and the log's hook that failed.
+    results = json.loads((Path(env["DBT_TARGET_PATH"]) / "run_results.json").read_text())
+    statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+    seeds = {uid: s for uid, s in statuses.items() if uid.startswith("seed.")}
+    hooks = [s for uid, s in sorted(statuses.items()) if "on-run-end" in uid]
+    assert seeds and set(seeds.values()) == {"success"}, statuses
+    assert hooks == ["success", "success", "error", "skipped", "skipped", "skipped"], hooks

@@ -1,0 +1,25 @@
+"""The Cosmos operator of a layer's `dbt build` (lakehouse_dbt.dbt_task_group): Cosmos's own,
+except that a command whose only failure is the event log's succeeds, with one warning.
+
+A failing write to the event log never fails the pipeline (docs/dbt.md#the-event-log): the
+callback lakehouse_dbt.record_dbt_problems, which runs before Cosmos judges the exit code,
+sets `event_log_failure` when run_results.json shows the log's hooks were all that failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos.operators.local import DbtBuildLocalOperator
+
+from lakehouse.dbt_results import warning
+
+
+class LayerBuildOperator(DbtBuildLocalOperator):
+    event_log_failure: str | None = None
+
+    def handle_exception_subprocess(self, result: Any) -> None:
+        if result.exit_code != 0 and self.event_log_failure is not None:
+            self.log.warning(warning(self.event_log_failure))
+            return
+        super().handle_exception_subprocess(result)
