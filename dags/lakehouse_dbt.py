@@ -1,6 +1,6 @@
 """The dbt graph as Airflow tasks, one Cosmos `dbt build` task per layer, and what Cosmos does
-not do for us: the `select` param, a failed test that fails its task for good, the failed node
-in the alert, and an asset per seed and model.
+not do for us: the `select` param, bronze's freshness gate, a failed test that fails its task
+for good, the failed node in the alert, and an asset per seed and model.
 
 One `dbt build` per layer, not one per node: each dbt process pays about 3 s to start and load
 the project (and 25 s more on the `local` target, which starts Spark), so a task per node made
@@ -30,6 +30,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "gold": ("gold",),
 }
 BUILT_TYPES = ("model", "seed")
+# The layer that also runs the sources' tests, before its models: bronze's freshness gate
+# (tests/generic/freshness_gate.sql), on when the run ingests, so a stale bronze stops the
+# build without a `dbt source freshness` process and task of its own.
+SOURCE_TESTS_LAYER = "staging"
 
 
 def layer_of(schema: str, node: str) -> str:
@@ -44,7 +48,8 @@ def layer_of(schema: str, node: str) -> str:
 
 
 def plan(select: str, **_: object) -> dict[str, list[str]] | None:
-    """The seeds and models the `select` param picks, by layer (None: all of them)."""
+    """The seeds and models the `select` param picks, by layer (None: all of them). Each layer
+    task asks (build_planned_nodes): a `dbt ls` each, paid only by runs with a `select`."""
     if not select.strip():
         return None
     listed = subprocess.run(
@@ -98,12 +103,18 @@ def dbt_task_group(group_id: str) -> Any:
                 invocation_mode=InvocationMode.SUBPROCESS,
                 env=SETTINGS.task_env,
                 install_deps=False,
-                select=" ".join(f"config.schema:{schema}" for schema in schemas),
+                select=" ".join(
+                    [f"config.schema:{schema}" for schema in schemas]
+                    + (["source:*"] if layer == SOURCE_TESTS_LAYER else [])
+                ),
                 # A test of several models runs with the last of them: orders' relationship
                 # test to the currencies seed runs in the silver layer, not in staging.
                 indirect_selection="buildable",
                 full_refresh="{{ params.full_refresh }}",
-                vars={"silver_lookback_hours": "{{ params.silver_lookback_hours }}"},
+                vars={
+                    "silver_lookback_hours": "{{ params.silver_lookback_hours }}",
+                    "bronze_freshness_gate": "{{ params.run_ingest }}",
+                },
                 emit_datasets=False,
                 outlets=[model_asset(schema, name) for schema, name in by_layer[layer]],
                 pre_execute=build_planned_nodes,
@@ -131,11 +142,14 @@ def profile_config() -> Any:
 
 
 def build_planned_nodes(context: dict[str, Any]) -> None:
-    """A layer task's pre_execute: build only the seeds and models the `plan` task resolved
-    from the run's `select` param (None: the whole layer); skip the layer if it has none."""
-    from airflow.sdk.exceptions import AirflowSkipException
+    """A layer task's pre_execute: build only the seeds and models the run's `select` param
+    picks (plan; empty: the whole layer); skip the layer if it has none."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    planned = context["ti"].xcom_pull(task_ids="plan")
+    try:
+        planned = plan(context["params"]["select"])
+    except (RuntimeError, ValueError) as error:  # a bad param: retrying cannot help
+        raise AirflowFailException(str(error)) from error
     if planned is None:
         return
     task = context["task"]

@@ -1,5 +1,5 @@
-"""The pipeline's ingest steps: data-venv commands (the bronze job, source
-freshness) as Bash tasks, skipped when a run's `run_ingest` param is false."""
+"""The pipeline's ingest step: a data-venv command (the bronze job) as a Bash task, skipped
+when a run's `run_ingest` param is false."""
 
 from __future__ import annotations
 

@@ -2,10 +2,10 @@
 trigger: dags/lakehouse_triggers.py) and on a schedule.
 
 ingest (the bronze job, availableNow: it checks that the broker answers and the topics exist,
-logs the lag, drains what arrived and stops) -> dbt source freshness -> plan (resolves the
-`select` param) -> the dbt graph (Cosmos: a `dbt build` task per layer, staging, silver, gold,
-tests included; a failing test fails its task and stops the layers after it). Every seed and
-model is an Airflow asset, `lakehouse://<layer>/<name>`, updated when its layer passes.
+logs the lag, drains what arrived and stops) -> the dbt graph (Cosmos: a `dbt build` task per
+layer, staging, silver, gold, tests included, bronze's freshness gate first; a failing test
+fails its task and stops the layers after it). Every seed and model is an Airflow asset,
+`lakehouse://<layer>/<name>`, updated when its layer passes.
 
 Reprocessing from bronze, without touching Kafka: trigger with params, from the UI or
 `airflow dags trigger lakehouse_pipeline --conf '{"run_ingest": false, "full_refresh": true}'`.
@@ -16,9 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import lakehouse_alerts as alerts
-from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Param
-from lakehouse_dbt import dbt_task_group, plan
+from lakehouse_dbt import dbt_task_group
 from lakehouse_ingest import ingest_step
 from lakehouse_settings import SETTINGS
 from lakehouse_triggers import pipeline_schedule
@@ -65,19 +64,4 @@ with DAG(
         f"{SETTINGS.data_python} -m ingest.bronze --available-now",
         execution_timeout=timedelta(hours=1),
     )
-    # A stale source is a finding about the data, as a failing test is: not retried.
-    freshness = ingest_step(
-        "source_freshness",
-        f"{SETTINGS.dbt_executable} source freshness --target {SETTINGS.dbt_target}",
-        retries=0,
-    )
-    plan_nodes = PythonOperator(
-        task_id="plan",
-        python_callable=plan,
-        op_kwargs={"select": "{{ params.select }}"},
-        trigger_rule="none_failed",
-    )
-
-    dbt_graph = dbt_task_group("dbt")
-
-    ingest >> freshness >> plan_nodes >> dbt_graph
+    ingest >> dbt_task_group("dbt")

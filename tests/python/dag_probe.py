@@ -4,8 +4,8 @@ Airflow does and writes what it found as JSON.
 test_dags.py (in the data venv, where dbt lives) compares it with dbt's manifest. Written:
 import errors, each file's parse time as the DagBag measured it (for information: a slow
 machine is no failure), the programs a parse started (a DAG file must not run dbt or anything
-else when it parses), and per DAG its tasks (class,
-upstream and downstream ids, pool, retries, outlets, the dbt selection of a Cosmos task).
+else when it parses), and per DAG its tasks (class, upstream and downstream ids, pool, retries,
+outlets, the dbt selection and vars of a Cosmos task).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def main(dags_folder: str, out: str) -> None:
                 "trigger_rule": str(task.trigger_rule),
                 "outlets": [getattr(o, "uri", str(o)) for o in task.outlets],
                 "select": getattr(task, "select", None),
+                "vars": getattr(task, "vars", None),
             }
         report["dags"][dag_id] = {
             "schedule": str(getattr(dag, "schedule", None)),

@@ -119,11 +119,14 @@ def test_the_pipeline_dag_is_scheduled_one_run_at_a_time_with_operator_params(pr
     tasks = dag["tasks"]
     # The ingest job checks the broker and topics itself before Spark starts: no task of its own.
     assert [t for t, v in tasks.items() if not v["upstream"]] == ["ingest"]
-    assert tasks["ingest"]["downstream"] == ["source_freshness"]
-    assert tasks["source_freshness"]["downstream"] == ["plan"]
-    # A broker restart is worth a retry; a stale source is a finding, like a failed test.
-    assert tasks["ingest"]["retries"] == 2
-    assert tasks["source_freshness"]["retries"] == 0
+    assert tasks["ingest"]["downstream"] == ["dbt.staging"]
+    assert tasks["ingest"]["retries"] == 2  # a broker restart is worth a retry
+    # Bronze's freshness is a test of the staging layer's build, on when the run ingests.
+    staging = tasks["dbt.staging"]
+    assert staging["select"].split() == [
+        "config.schema:reference", "config.schema:staging", "source:*"
+    ]  # fmt: skip
+    assert staging["vars"]["bronze_freshness_gate"] == "{{ params.run_ingest }}"
     # Local target: the shared metastore holds no dbt task back (no one-slot pool). A task is
     # retried on errors; a failed test fails it for good (test_a_failing_quality_test_...).
     dbt_tasks = {k: v for k, v in tasks.items() if k.startswith("dbt.")}
@@ -144,10 +147,10 @@ def test_the_dbt_graph_is_one_build_per_layer_in_dbt_order(probe, manifest) -> N
     before; every seed and model is in exactly one layer, and none depends on a later layer."""
     tasks = probe["dags"][PIPELINE]["tasks"]
     assert sorted(k for k in tasks if k.startswith("dbt.")) == sorted(LAYER_TASKS)
-    assert tasks["dbt.staging"]["upstream"] == ["plan"]
+    assert tasks["dbt.staging"]["upstream"] == ["ingest"]
     assert tasks["dbt.silver"]["upstream"] == ["dbt.staging"]
     assert tasks["dbt.gold"]["upstream"] == ["dbt.silver"]
-    assert {tasks[t]["class"] for t in LAYER_TASKS} == {"DbtBuildLocalOperator"}
+    assert {tasks[t]["class"] for t in LAYER_TASKS} == {"LayerBuildOperator"}
     assert tasks["dbt.silver"]["select"] == "config.schema:silver"
     layers = {"reference": 0, "staging": 0, "silver": 1, "gold": 2}
     nodes = built_nodes(manifest)
@@ -454,7 +457,7 @@ def test_params_reprocess_gold_from_bronze_without_kafka(dag_env, messages, spar
         dag_env, {"run_ingest": False, "full_refresh": True, "select": "path:models/gold"}
     )
     assert code == 0, output[-5000:]
-    assert {states[t] for t in ("ingest", "source_freshness")} == {"skipped"}
+    assert states["ingest"] == "skipped"
     assert states["dbt.staging"] == states["dbt.silver"] == "skipped"
     assert states["dbt.gold"] == "success"
     assert "--full-refresh" in output

@@ -644,3 +644,13 @@ def test_a_failing_event_log_write_keeps_the_results_and_the_pipeline_going(env,
     hooks = [s for uid, s in sorted(statuses.items()) if "on-run-end" in uid]
     assert seeds and set(seeds.values()) == {"success"}, statuses
     assert hooks == ["success", "success", "error", "skipped", "skipped", "skipped"], hooks
+
+
+def test_a_stale_bronze_fails_the_freshness_gate_where_it_is_on(env) -> None:
+    # Off by default, the gate passes in every build of this module. On, with thresholds
+    # below zero (any bronze is stale), it fails as dbt's error.
+    stale = "{bronze_freshness_gate: true, bronze_freshness_warn_hours: -2, "
+    gated = dbt(env, "test", "--select", "bronze_is_fresh", "--vars",
+                stale + "bronze_freshness_error_hours: -1}")  # fmt: skip
+    assert gated.returncode != 0, gated.stdout
+    assert re.search(r"FAIL \d+ bronze_is_fresh", gated.stdout), gated.stdout
