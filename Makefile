@@ -199,6 +199,13 @@ build: setup ## dbt seed + dbt build on the local target; ARGS passed on: ARGS="
 	$(DBT_PIPELINE) seed
 	$(DBT_PIPELINE) build $(ARGS)
 
+.PHONY: erase
+erase: setup ## erase a customer's personal data from every table and file, then rebuild gold: CUSTOMER=<id> BY=<ticket or who asks>
+	@test -n "$(CUSTOMER)" -a -n "$(BY)" || { echo "usage: make erase CUSTOMER=<customer id> BY=<ticket or who asks>" >&2; exit 2; }
+	@$(PY) -m services up metastore
+	$(DBT) --log-level-file none run-operation erase_customer --args '{customer_id: "$(CUSTOMER)", requested_by: "$(BY)"}'
+	$(DBT_PIPELINE) build --select config.schema:gold
+
 .PHONY: docs
 docs: setup ## generate the dbt docs and serve them on http://127.0.0.1:8081
 	@$(PY) -m services up metastore

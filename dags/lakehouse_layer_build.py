@@ -1,5 +1,6 @@
-"""The Cosmos operator of a layer's `dbt build` (lakehouse_dbt.dbt_task_group): Cosmos's own,
-except that a command whose only failure is the event log's succeeds, with one warning.
+"""The Cosmos operator of a `dbt build` (each layer's in lakehouse_dbt.dbt_task_group, and
+gold's in the erasure DAG): Cosmos's own, except that a command whose only failure is the
+event log's succeeds, with one warning.
 
 A failing write to the event log never fails the pipeline (docs/dbt.md#the-event-log): the
 callback lakehouse_dbt.record_dbt_problems, which runs before Cosmos judges the exit code,

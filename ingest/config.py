@@ -82,6 +82,10 @@ class IngestConfig:
     # The event log: a row per micro-batch in a Delta table (ingest/bronze/event_log.py).
     event_log: bool = True
     ingest_log_path: str = ""
+    # The record of erased customers the job consults each batch (ingest/bronze/erasures.py),
+    # and the salt of their ids' hashes (dbt's hash_email salt; its default is for development).
+    erasures_path: str = ""
+    email_salt: str = "lakehouse-dev-salt"
     kafka_timeout_s: float = 30.0
     # Records bronze may be behind the broker before the lag line calls a run catching up.
     max_lag: int = 500_000
@@ -199,6 +203,8 @@ _KINDS: dict[str, type] = {
     "dead_letter_suffix": str,
     "event_log": bool,
     "ingest_log_path": str,
+    "erasures_path": str,
+    "email_salt": str,
     "kafka_timeout_s": float,
     "max_lag": int,
     "schema_registry_url": str,
@@ -223,6 +229,8 @@ ENV_VARS = {
     "dead_letter_suffix": "LAKEHOUSE_DEAD_LETTER_SUFFIX",
     "event_log": "LAKEHOUSE_EVENT_LOG",
     "ingest_log_path": "LAKEHOUSE_INGEST_LOG_PATH",
+    "erasures_path": "LAKEHOUSE_ERASURES_PATH",
+    "email_salt": "LAKEHOUSE_EMAIL_SALT",
     "kafka_timeout_s": "LAKEHOUSE_KAFKA_TIMEOUT",
     "max_lag": "LAKEHOUSE_MAX_LAG",
     "schema_registry_url": "LAKEHOUSE_SCHEMA_REGISTRY_URL",
@@ -284,12 +292,15 @@ def load(
     # table. dbt registers it as <schema>_ops.ingest_batches (macros/ops/event_log.sql derives
     # the same default).
     ingest_log = config.ingest_log_path or f"{bronze.rstrip('/')}_ingest_log"
+    # The same, for the record of erasures (macros/privacy/erase_customer.sql).
+    erasures = config.erasures_path or f"{bronze.rstrip('/')}_erasures"
     config = replace(
         config,
         bronze_path=bronze,
         checkpoint_path=checkpoint,
         schema_registry_url=registry,
         ingest_log_path=ingest_log,
+        erasures_path=erasures,
     )
     _validate(config)
     return config

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ingest import config as ingest_config
-from ingest.bronze import avro
+from ingest.bronze import avro, erasures
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -37,9 +37,9 @@ BRONZE_COLUMNS = (
 
 # Delta collects min/max stats only on these: what readers filter bronze by (dbt's staging reads
 # `_ingested_at` past its high-water mark, per topic). Stats on the raw key, value and headers
-# would cost a third of the write and skip nothing.
+# would cost a third of the write and skip nothing, and would keep personal data in the log.
+# Not append-only: an erasure rewrites events (docs/design.md#erasure).
 BRONZE_TABLE_PROPERTIES = {
-    "delta.appendOnly": "true",
     "delta.dataSkippingStatsColumns": "topic,partition,offset,kafka_timestamp,_ingested_at",
 }
 
@@ -54,6 +54,7 @@ def ensure_bronze_table(spark: SparkSession, path: str) -> None:
 
     if DeltaTable.isDeltaTable(spark, path):
         _add_missing_columns(spark, path)
+        _allow_erasures(spark, path)
         return
     schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
     (
@@ -75,6 +76,15 @@ def _add_missing_columns(spark: SparkSession, path: str) -> None:
         columns = ", ".join(f"{name} {kind}" for name, kind in missing)
         log.info("bronze: adding the column(s) %s to %s", columns, path)
         spark.sql(f"alter table delta.`{path}` add columns ({columns})")
+
+
+def _allow_erasures(spark: SparkSession, path: str) -> None:
+    """Lift `delta.appendOnly`, which an older release set: an erasure rewrites events. Before
+    the stream starts, so no append of this job races the metadata change."""
+    properties = spark.sql(f"show tblproperties delta.`{path}`").collect()
+    if any(r[0] == "delta.appendOnly" and r[1].lower() == "true" for r in properties):
+        log.info("bronze: lifting delta.appendOnly on %s, so erasures can rewrite it", path)
+        spark.sql(f"alter table delta.`{path}` set tblproperties ('delta.appendOnly' = 'false')")
 
 
 def _batch_timestamp(ingested_at_micros: int) -> Column:
@@ -219,8 +229,23 @@ class BatchWriter:
             self._shortcut_ready = True
         return self._shortcut_column
 
+    def _rows(
+        self,
+        batch: DataFrame,
+        ingested_at: int,
+        writers: dict[int, avro.WriterSchema],
+        erased: erasures.Erased,
+    ) -> DataFrame:
+        """The batch as bronze rows, erased customers' events anonymized."""
+        rows = bronze_rows(batch, ingested_at, self.avro_readers, writers, self.auto_topics)
+        return erasures.anonymized(rows, erased, self.conf.email_salt)
+
     def _dead_letters(
-        self, batch: DataFrame, ingested_at: int, writers: dict[int, avro.WriterSchema]
+        self,
+        batch: DataFrame,
+        ingested_at: int,
+        writers: dict[int, avro.WriterSchema],
+        erased: erasures.Erased,
     ) -> int:
         from pyspark.sql import functions as sf
 
@@ -247,7 +272,7 @@ class BatchWriter:
         if not landed:
             # A replayed batch that Delta skipped (it landed before a crash) has no rows of
             # this timestamp: check it from Kafka again. At-least-once, as promised.
-            replayed = bronze_rows(batch, ingested_at, self.avro_readers, writers, self.auto_topics)
+            replayed = self._rows(batch, ingested_at, writers, erased)
             return publish_dead_letters(checkable(replayed), self.conf, shortcut)
         if shortcut is not None:
             # The count above found unsure rows: hand Python those alone, without counting
@@ -262,8 +287,10 @@ class BatchWriter:
         ingested_at = time.time_ns() // 1000
         started = time.monotonic()
         writers = self._writers()
+        # Read each batch, so an erasure recorded a second ago holds for this batch.
+        erased = erasures.erased_customers(self.conf.erasures_path)
         (
-            bronze_rows(batch, ingested_at, self.avro_readers, writers, self.auto_topics)
+            self._rows(batch, ingested_at, writers, erased)
             .write.format("delta")
             .mode("append")
             .option("txnAppId", self._txn_app_id(spark))
@@ -273,7 +300,7 @@ class BatchWriter:
         )
         written = time.monotonic()
         if self.conf.dead_letter:
-            self.dead_letters_of[batch_id] = self._dead_letters(batch, ingested_at, writers)
+            self.dead_letters_of[batch_id] = self._dead_letters(batch, ingested_at, writers, erased)
             self.dead_lettered += self.dead_letters_of[batch_id]
         self.timings[batch_id] = {
             "bronze_write": written - started,

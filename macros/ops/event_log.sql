@@ -51,20 +51,32 @@
 {%- endmacro %}
 
 
-{% macro ingest_log_registration_sql() %}
-    {#- The ingest job's table, registered at its path (by default beside bronze's folder,
-        `<bronze path>_ingest_log`, as ingest/config.py has it); none when bronze is registered
-        elsewhere and no path is set. -#}
-    {%- set path = env_var('LAKEHOUSE_INGEST_LOG_PATH', '') -%}
+{% macro beside_bronze_path(setting, suffix) %}
+    {#- A table the ingest job and dbt share, at the env var `setting`, by default beside
+        bronze's folder, `<bronze path><suffix>`, as ingest/config.py has it; none when bronze
+        is registered elsewhere and the setting is not set. -#}
+    {%- set path = env_var(setting, '') -%}
     {%- if not path and bronze_table_parts() -%}
         {{ return(none) }}
     {%- elif not path and target.type == 'databricks' -%}
-        {%- set path = env_var('LAKEHOUSE_BRONZE_PATH', '').rstrip('/') ~ '_ingest_log' -%}
+        {{ return(env_var('LAKEHOUSE_BRONZE_PATH', '').rstrip('/') ~ suffix) }}
     {%- elif not path -%}
-        {%- set path = env_var(
+        {{ return(env_var(
             'LAKEHOUSE_BRONZE_PATH',
             env_var('LAKEHOUSE_STATE_DIR', '.state') ~ '/bronze/kafka_events'
-        ).rstrip('/') ~ '_ingest_log' -%}
+        ).rstrip('/') ~ suffix) }}
+    {%- endif -%}
+    {{ return(path) }}
+{% endmacro %}
+
+
+{% macro ingest_log_registration_sql() %}
+    {#- The ingest job's table, registered at its path (LAKEHOUSE_INGEST_LOG_PATH, default
+        `<bronze path>_ingest_log`); none when bronze is registered elsewhere and no path is
+        set. -#}
+    {%- set path = beside_bronze_path('LAKEHOUSE_INGEST_LOG_PATH', '_ingest_log') -%}
+    {%- if not path -%}
+        {{ return(none) }}
     {%- endif -%}
     {{ return('create table if not exists ' ~ event_log_relation('ingest_batches') ~ ' (
         run_id string, batch_id bigint, batch_at timestamp, logged_at timestamp,

@@ -1,10 +1,15 @@
+{#- No statistics on personal columns: docs/design.md#erasure. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='sync',
         unique_key='customer_id',
         on_schema_change='fail',
-        meta={'zorder_by': ['customer_id']},
+        tblproperties={'delta.dataSkippingStatsColumns': (
+            'first_order_at,last_order_at,orders_count,lifetime_value_usd,'
+            'source_last_ingested_at'
+        )},
+        meta={'erasure': 'delete_rows'},
     )
 }}
 

@@ -1,10 +1,17 @@
+{#- No statistics on personal columns: docs/design.md#erasure. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='merge',
         unique_key='order_id',
         on_schema_change='fail',
-        meta={'zorder_by': ['order_date', 'customer_id']},
+        tblproperties={'delta.dataSkippingStatsColumns': (
+            'order_id,status,currency,order_total,channel,placed_at,'
+            'order_date,last_event_at,amount_captured,amount_refunded,net_paid,'
+            'payments_count,rate_to_usd,order_total_usd,net_paid_usd,'
+            'source_last_ingested_at'
+        )},
+        meta={'zorder_by': ['order_date']},
     )
 }}
 

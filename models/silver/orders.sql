@@ -1,8 +1,14 @@
+{#- No statistics on personal columns: docs/design.md#erasure. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='latest_wins',
         unique_key='order_id',
+        tblproperties={'delta.dataSkippingStatsColumns': (
+            'order_id,status,currency,order_total,channel,schema_version,'
+            'placed_at,last_event_at,last_event_id,last_event_type,'
+            'last_ingested_at'
+        )},
         meta={
             'latest_wins': {
                 'order_by': ['last_event_at', 'last_event_id'],

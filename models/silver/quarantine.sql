@@ -1,8 +1,13 @@
+{#- No statistics on personal columns: docs/design.md#erasure. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='latest_wins',
         unique_key='quarantine_id',
+        tblproperties={'delta.dataSkippingStatsColumns': (
+            'quarantine_id,kafka_topic,kafka_partition,kafka_offset,invalid_reason,'
+            'first_seen_at'
+        )},
         meta={'latest_wins': {'order_by': ['first_seen_at']}, 'read_mark': 'recorded'},
         post_hook="{{ record_read_mark([ref('stg_shop__orders'), ref('stg_shop__payments')]) }}",
     )

@@ -95,8 +95,10 @@ def probe(manifest, tmp_path_factory) -> dict:
 
 def test_every_dag_file_imports_without_errors_and_starts_nothing_when_parsed(probe) -> None:
     assert probe["import_errors"] == {}
-    assert set(probe["dags"]) == {PIPELINE, "lakehouse_maintenance"}
-    assert set(probe["file_seconds"]) == {"lakehouse_pipeline.py", "lakehouse_maintenance.py"}
+    assert set(probe["dags"]) == {PIPELINE, "lakehouse_maintenance", "lakehouse_erasure"}
+    assert set(probe["file_seconds"]) == {
+        "lakehouse_pipeline.py", "lakehouse_maintenance.py", "lakehouse_erasure.py"
+    }  # fmt: skip
     # Thin DAG files: Cosmos renders from the manifest, no `dbt ls` or other program at parse
     # time. (The parse time itself is no test: a slow machine is no failure.)
     assert probe["spawned_at_parse"] == []
@@ -173,6 +175,17 @@ def test_every_seed_and_model_publishes_its_asset_once_its_layer_passes(probe, m
     assert "lakehouse://silver/orders" in tasks["dbt.silver"]["outlets"]
     assert "lakehouse://reference/currencies" in tasks["dbt.staging"]["outlets"]
     assert "lakehouse://gold/fct_orders" in tasks["dbt.gold"]["outlets"]
+
+
+def test_the_erasure_dag_erases_then_rebuilds_gold(probe) -> None:
+    dag = probe["dags"]["lakehouse_erasure"]
+    assert dag["schedule"] in (None, "None") and set(dag["params"]) == {
+        "customer_id",
+        "requested_by",
+    }
+    tasks = dag["tasks"]
+    assert tasks["erase"]["downstream"] == ["gold"]
+    assert tasks["gold"]["select"] == "config.schema:gold"
 
 
 def test_the_maintenance_dag_optimizes_then_vacuums(probe) -> None:

@@ -95,3 +95,22 @@ def test_the_freshness_selector_keeps_every_data_gate_on_the_way_to_fct_orders(t
     # Gates between two sides stay: orders' currencies must be known, fct_orders' customers too.
     assert any(u.startswith("test.lakehouse.relationships_orders_currency") for u in fresh)
     assert any(u.startswith("test.lakehouse.relationships_fct_orders_customer_id") for u in fresh)
+
+
+PERSONAL_COLUMNS = {"customer_id", "customer_email_hash", "raw_value"}
+
+
+def test_personal_columns_are_erasable_and_kept_out_of_delta_statistics(manifest) -> None:
+    """An erasure finds what to rewrite by column meta (macros/privacy/erase_customer.sql),
+    and Delta's log, which it cannot rewrite, must never hold those columns' min and max."""
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or node["config"]["materialized"] == "view":
+            continue
+        columns = node["columns"]
+        personal = {c for c, v in columns.items() if (v.get("meta") or {}).get("personal_data")}
+        assert personal == PERSONAL_COLUMNS & set(columns), node["name"]
+        if personal:
+            stats = node["config"]["tblproperties"]["delta.dataSkippingStatsColumns"].split(",")
+            assert not set(stats) & personal and set(stats) <= set(columns), node["name"]
+            assert node["config"]["unique_key"], node["name"]
+            assert not set(node["config"]["meta"].get("zorder_by", [])) & personal, node["name"]

@@ -654,3 +654,98 @@ def test_a_stale_bronze_fails_the_freshness_gate_where_it_is_on(env) -> None:
                 stale + "bronze_freshness_error_hours: -1}")  # fmt: skip
     assert gated.returncode != 0, gated.stdout
     assert re.search(r"FAIL \d+ bronze_is_fresh", gated.stdout), gated.stdout
+
+
+def texts_holding(root: Path, needles: list[str]) -> list[str]:
+    """The files under `root` that hold a needle in clear (case-insensitive): Parquet files
+    (the tables' data and Delta's checkpoints) by their decoded values, the rest by bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            # As bytes: bronze keeps values that are not UTF-8.
+            text = repr(table.cast(pa.schema([
+                f.with_type(pa.binary()) if pa.types.is_string(f.type) else f
+                for f in table.schema
+            ])).to_pylist())  # fmt: skip
+        else:
+            text = path.read_bytes().decode("utf-8", "replace")
+        if any(needle in text.lower() for needle in needles):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def assert_nothing_holds(env: dict[str, str], needles: list[str]) -> None:
+    """No file of any table (the warehouse's, bronze and the Delta tables beside it), live or
+    left by an old version, nor of Delta's logs holds them: so no table and no version that
+    can still be read back in time holds them either."""
+    bronze = env["LAKEHOUSE_BRONZE_PATH"]
+    warehouse = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse"
+    for root in (warehouse, *(Path(bronze + s) for s in ("", "_ingest_log", "_erasures"))):
+        assert texts_holding(root, needles) == [], root
+
+
+def test_an_erased_customer_is_gone_from_every_file_and_stays_gone_after_a_replay(
+    env, messages, spark
+) -> None:
+    orders = table_rows(spark, env, "silver", "orders")
+    owners = Counter(r["customer_id"] for r in orders.values())
+    customer = next(c for c, n in owners.most_common() if n >= 2)
+    bronze = spark.read.format("delta").load(env["LAKEHOUSE_BRONZE_PATH"])
+    emails = {
+        r[0].strip().lower()
+        for r in bronze.selectExpr("get_json_object(value, '$.customer_email')")
+        .where(f"get_json_object(value, '$.customer_id') = '{customer}'")
+        .collect()
+        if r[0] and r[0].strip()
+    }
+    needles = [customer.lower(), *emails]
+    assert texts_holding(Path(env["LAKEHOUSE_BRONZE_PATH"]), needles), "nothing to erase"
+    gold = {t: table_rows(spark, env, "gold", t) for t in ("fct_orders", "dim_customers")}
+    totals = {t: table_rows(spark, env, "gold", t) for t in ("daily_revenue", "fulfillment_daily")}
+
+    # As a data team runs it: the run-operation, then gold rebuilt.
+    erased = run(["make", "--no-print-directory", "erase", f"CUSTOMER={customer}",
+                  "BY=ticket-e2e"], env, timeout=1200)  # fmt: skip
+    assert erased.returncode == 0, erased.stdout[-5000:] + erased.stderr[-3000:]
+    assert_nothing_holds(env, needles)
+    # The other customers' gold rows as they were; the customer's orders still count, as
+    # `erased`, so the aggregates are unchanged.
+    fct = table_rows(spark, env, "gold", "fct_orders")
+    assert set(fct) == set(gold["fct_orders"])
+    for order_id, before in gold["fct_orders"].items():
+        if before["customer_id"] == customer:
+            assert fct[order_id]["customer_id"] == "erased"
+            assert {**fct[order_id], "customer_id": customer,
+                    "customer_email_hash": before["customer_email_hash"]} == before  # fmt: skip
+        else:
+            assert fct[order_id] == before, order_id
+    dim = table_rows(spark, env, "gold", "dim_customers")
+    assert {k: v for k, v in dim.items() if k != "erased"} == {
+        k: v for k, v in gold["dim_customers"].items() if k != customer
+    }
+    assert dim["erased"]["orders_count"] == gold["dim_customers"][customer]["orders_count"]
+    for table, before in totals.items():
+        assert table_rows(spark, env, "gold", table) == before, table
+    # The record: who asked and what was rewritten, with the id's hash only.
+    record = spark.read.format("delta").load(env["LAKEHOUSE_BRONZE_PATH"] + "_erasures")
+    steps = {r["step"]: r.asDict() for r in record.collect()}
+    assert set(steps) == {"requested", "done"} and steps["done"]["requested_by"] == "ticket-e2e"
+    rewritten = json.loads(steps["done"]["rows_rewritten"])
+    assert rewritten[f"{SCHEMA}_gold.fct_orders"] == owners[customer]
+
+    # A full refresh rebuilds silver and gold from the rewritten bronze: nothing comes back.
+    ok(dbt(env, "build", "--full-refresh"))
+    assert_nothing_holds(env, needles)
+    assert set(table_rows(spark, env, "silver", "orders")) == set(orders)
+    for table, before in totals.items():
+        assert table_rows(spark, env, "gold", table) == before, table
+    # The events are still in Kafka: a new checkpoint re-reads them all, and the ingest job
+    # lands the customer's already rewritten. (Last: bronze then holds every event twice.)
+    checkpoint = Path(env["LAKEHOUSE_BRONZE_PATH"]) / "_checkpoints" / "ingest"
+    subprocess.run(["rm", "-rf", str(checkpoint)], check=True)
+    ingest(env)
+    assert_nothing_holds(env, needles)

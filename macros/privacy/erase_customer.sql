@@ -1,0 +1,222 @@
+{#-
+    Erasure of a customer's personal data, everywhere (docs/design.md#erasure):
+
+      dbt run-operation erase_customer --args '{customer_id: c_00042, requested_by: ticket-981}'
+
+    `make erase CUSTOMER=c_00042 BY=ticket-981` runs it, then builds gold; the
+    lakehouse_erasure DAG does the same with params. In order:
+
+    1. records the erasure in `<schema>_ops.erasures` (a Delta table beside bronze,
+       LAKEHOUSE_ERASURES_PATH): the salted hashes of the customer's id and e-mail addresses
+       (found in bronze), never the id or an address. The ingest
+       job reads it each micro-batch, so events of this customer that are still in Kafka (a
+       replay, a reset checkpoint, a late event) land in bronze already anonymized;
+    2. rewrites bronze: in every event that names the customer, in whatever shape (the
+       malformed too), the id becomes `erased` and each of the customer's e-mail addresses an
+       empty string; the Avro bytes as they came (`value_bytes`) are dropped. The event stays:
+       it still counts in every aggregate;
+    3. rewrites each table's personal columns (column meta `personal_data`): `customer_id` to
+       `erased`, `email_hash` to the hash of an empty address, `raw_event` (quarantine's
+       payload) as bronze; a model with meta `erasure: delete_rows` (dim_customers, one row per
+       customer) loses the customer's row instead, and the next build adds it to `erased`;
+    4. vacuums the rewritten tables at once (VACUUM LITE, RETAIN 0 HOURS: only the files the
+       rewrite removed, never an ingest job's files still being written), so no version of
+       them can be read back in time;
+    5. records what it did, table by table (rows rewritten), beside step 1's row.
+
+    Every rewrite is a MERGE on the rows' keys, from a view: Delta writes the merge's join
+    condition in its log, never the id, and the tables keep no statistics on personal columns
+    (their `delta.dataSkippingStatsColumns`), so no file under the warehouse holds the id or
+    an e-mail address in clear. Safe to run again: a second run finds nothing to rewrite.
+-#}
+
+{% macro erased_customer_id() %}{{ return('erased') }}{% endmacro %}
+
+
+{% macro customer_id_hash(customer_id) -%}
+    {#- What the erasure record keeps of the id: its salted hash (the salt of hash_email). The ingest
+        job computes the same (ingest/bronze/erasures.py). -#}
+    sha2(concat('customer:', {{ customer_id }}, '{{ env_var("LAKEHOUSE_EMAIL_SALT", "lakehouse-dev-salt") }}'), 256)
+{%- endmacro %}
+
+
+{% macro erasures_relation() %}
+    {{ return(event_log_relation('erasures')) }}
+{% endmacro %}
+
+
+{% macro erasures_registration_sql() %}
+    {#- The record of erasures, at its path (by default beside bronze's folder,
+        `<bronze path>_erasures`, as ingest/config.py has it), registered as
+        `<schema>_ops.erasures`. -#}
+    {%- set path = beside_bronze_path('LAKEHOUSE_ERASURES_PATH', '_erasures') -%}
+    {%- if not path -%}
+        {{ exceptions.raise_compiler_error(
+            "erasure: bronze is registered elsewhere (LAKEHOUSE_BRONZE_TABLE): set "
+            ~ "LAKEHOUSE_ERASURES_PATH, where the ingest job reads the record of erasures") }}
+    {%- endif -%}
+    {{ return('create table if not exists ' ~ erasures_relation() ~ ' (
+        erasure_id string, customer_id_hash string, email_hashes array<string>, step string,
+        requested_by string, logged_at timestamp, rows_rewritten string
+    ) using delta location ' ~ sql_literal(path)) }}
+{% endmacro %}
+
+
+{% macro personal_tables() %}
+    {#- [relation, unique key, {column: kind}, erasure] of each model with personal columns
+        (column meta personal_data) that exists. -#}
+    {%- set found = [] -%}
+    {%- for node in graph.nodes.values() | sort(attribute='name') -%}
+        {%- set columns = {} -%}
+        {%- for column in node.columns.values() if (column.meta or {}).get('personal_data') -%}
+            {%- do columns.update({column.name: column.meta.personal_data}) -%}
+        {%- endfor -%}
+        {%- if node.resource_type == 'model' and node.package_name == project_name and columns -%}
+            {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
+            {%- if relation is not none -%}
+                {%- do found.append([relation, node.config.unique_key, columns,
+                    (node.config.meta or {}).get('erasure', 'rewrite')]) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{% endmacro %}
+
+
+{% macro text_without(text, customer_id, emails) -%}
+    {#- A raw event's text with the customer's id and e-mail addresses, as JSON strings, replaced. -#}
+    {%- set text = namespace(sql="replace(" ~ text ~ ", " ~ sql_literal('"' ~ customer_id ~ '"')
+        ~ ", " ~ sql_literal('"' ~ erased_customer_id() ~ '"') ~ ")") -%}
+    {%- for email in emails -%}
+        {%- set text.sql = "replace(" ~ text.sql ~ ", " ~ sql_literal('"' ~ email ~ '"') ~ ", '\"\"')" -%}
+    {%- endfor -%}
+    {{ text.sql }}
+{%- endmacro %}
+
+
+{% macro names_the_customer(text, customer_id, emails, quote='"') -%}
+    {#- The text holds the id or an address (as JSON strings, or bare: quote=''). -#}
+    {%- set needles = [quote ~ customer_id ~ quote] -%}
+    {%- for email in emails -%}{%- do needles.append(quote ~ email ~ quote) -%}{%- endfor -%}
+    ({%- for needle in needles -%}instr({{ text }}, {{ sql_literal(needle) }}) > 0{{ ' or ' if not loop.last }}{%- endfor -%})
+{%- endmacro %}
+
+
+{% macro merge_rewrite(relation, keys, source_sql, assignments) %}
+    {#- A MERGE of `assignments` (or a delete) into `relation` for the rows `source_sql` keys:
+        the log holds the join condition only. The count of rows it changed. -#}
+    {%- set view = 'lakehouse_erasure_rows' -%}
+    {%- do run_query('create or replace temporary view ' ~ view ~ ' as ' ~ source_sql) -%}
+    {%- set count = run_query('select count(*) from ' ~ view).columns[0].values()[0] -%}
+    {%- if count > 0 -%}
+        {%- set on = [] -%}
+        {%- for key in keys -%}{%- do on.append('t.' ~ adapter.quote(key) ~ ' = s.' ~ adapter.quote(key)) -%}{%- endfor -%}
+        {%- set action = 'delete' if assignments is none else 'update set ' ~ assignments -%}
+        {%- do run_query('merge into ' ~ relation ~ ' as t using ' ~ view ~ ' as s on '
+            ~ on | join(' and ') ~ ' when matched then ' ~ action) -%}
+    {%- endif -%}
+    {{ return(count) }}
+{% endmacro %}
+
+
+{% macro erase_customer(customer_id, requested_by) %}
+    {%- set customer_id = (customer_id | string) | trim -%}
+    {%- if not customer_id or customer_id == erased_customer_id() or '"' in customer_id -%}
+        {{ exceptions.raise_compiler_error(
+            "erase_customer: customer_id " ~ (customer_id or "''") ~ " is not a customer id") }}
+    {%- endif -%}
+    {%- if not (requested_by | string | trim) -%}
+        {{ exceptions.raise_compiler_error(
+            "erase_customer: say who asks (requested_by: a ticket, a person), for the record") }}
+    {%- endif -%}
+    {%- set erasure_id = modules.datetime.datetime.now(modules.pytz.utc).strftime('%Y%m%dT%H%M%S') ~ '-' ~ invocation_id[:8] -%}
+    {%- set hashed = run_query('select ' ~ customer_id_hash(sql_literal(customer_id))).columns[0].values()[0] -%}
+
+    {#- Bronze, and the customer's e-mail addresses, from their events. -#}
+    {%- for statement in bronze_registration_sql() -%}
+        {%- do run_query(statement) -%}  {#- a run-operation runs no on-run-start hook -#}
+    {%- endfor -%}
+    {%- set bronze = source('bronze', 'kafka_events') -%}
+    {%- set append_only = run_query('show tblproperties ' ~ bronze ~ " ('delta.appendOnly')") -%}
+    {%- if append_only.rows and (append_only.rows[0][-1] | string | lower) == 'true' -%}
+        {#- A bronze table of an older release; the ingest job also lifts it when it starts. -#}
+        {%- do run_query('alter table ' ~ bronze ~ " set tblproperties ('delta.appendOnly' = 'false')") -%}
+    {%- endif -%}
+    {%- set emails = run_query("select distinct get_json_object(value, '$.customer_email') from "
+        ~ bronze ~ " where get_json_object(value, '$.customer_id') = " ~ sql_literal(customer_id)
+        ~ " and get_json_object(value, '$.customer_email') is not null").columns[0].values() | reject('equalto', '') | list -%}
+    {#- 1. The record, before any rewrite: from here on the ingest job anonymizes the events
+        that carry the customer's id or one of their addresses (by their salted hashes). -#}
+    {%- set email_hashes = [] -%}
+    {%- for email in emails -%}
+        {%- do email_hashes.append(sql_literal(run_query('select ' ~ hash_email(sql_literal(email))).columns[0].values()[0])) -%}
+    {%- endfor -%}
+    {%- set log_row = "insert into " ~ erasures_relation() ~ " values (" ~ sql_literal(erasure_id)
+        ~ ", " ~ sql_literal(hashed) ~ ", cast(array(" ~ email_hashes | join(', ') ~ ") as array<string>), '{step}', "
+        ~ sql_literal(requested_by | string | trim) ~ ", current_timestamp(), {rows})" -%}
+    {%- do run_query('create schema if not exists ' ~ erasures_relation().without_identifier()) -%}
+    {%- do run_query(erasures_registration_sql()) -%}
+    {%- do run_query(log_row.replace('{step}', 'requested').replace('{rows}', 'null')) -%}
+    {{ log('erasure ' ~ erasure_id ~ ': recorded; the ingest job anonymizes new events of the customer', info=true) }}
+
+    {#- 2. Bronze: every event that names the id or an address, rewritten; two passes, back to
+        back, for a batch that committed meanwhile (docs/design.md#erasure). -#}
+    {%- set rewritten = {} -%}
+    {%- set bronze_rows = [] -%}
+    {%- set assignments = ['t.value = s.value'] -%}
+    {%- set names_them = [names_the_customer('value', customer_id, emails)] -%}
+    {%- if 'value_bytes' in adapter.get_columns_in_relation(bronze) | map(attribute='name') | list -%}
+        {%- do assignments.append('t.value_bytes = cast(null as binary)') -%}
+        {#- An Avro record that could not be decoded has no value: its bytes hold the strings bare. -#}
+        {%- do names_them.append('(value is null and ' ~ names_the_customer('cast(value_bytes as string)', customer_id, emails, quote='') ~ ')') -%}
+    {%- endif -%}
+    {%- for attempt in range(2) -%}
+        {%- do bronze_rows.append(merge_rewrite(bronze, ['topic', 'partition', 'offset'],
+            'select topic, `partition`, `offset`, ' ~ text_without('value', customer_id, emails)
+            ~ ' as value from ' ~ bronze ~ ' where ' ~ names_them | join(' or '),
+            assignments | join(', '))) -%}
+    {%- endfor -%}
+    {%- do rewritten.update({bronze | string: bronze_rows | sum}) -%}
+    {{ log('erasure ' ~ erasure_id ~ ': ' ~ bronze_rows | sum ~ ' bronze events rewritten', info=true) }}
+
+    {#- 3. The personal columns of silver and gold. -#}
+    {%- for relation, key, columns, erasure in personal_tables() -%}
+        {%- set matches = [] -%}
+        {%- set assignments = [] -%}
+        {%- for column, kind in columns.items() -%}
+            {%- if kind == 'customer_id' -%}
+                {%- do matches.append(column ~ ' = ' ~ sql_literal(customer_id)) -%}
+                {%- do assignments.append(column ~ ' = ' ~ sql_literal(erased_customer_id())) -%}
+            {%- elif kind == 'email_hash' -%}
+                {%- do assignments.append(column ~ ' = ' ~ hash_email("''")) -%}
+            {%- elif kind == 'raw_event' -%}
+                {%- do matches.append(names_the_customer(column, customer_id, emails)) -%}
+                {%- do assignments.append(column ~ ' = s.' ~ column) -%}
+            {%- else -%}
+                {{ exceptions.raise_compiler_error(relation ~ '.' ~ column ~ ': personal_data '
+                    ~ kind ~ ' is none of customer_id, email_hash, raw_event') }}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set raw = columns.items() | selectattr(1, 'equalto', 'raw_event') | map(attribute=0) | list -%}
+        {%- set select = [key] -%}
+        {%- for column in raw -%}
+            {%- do select.append(text_without(column, customer_id, emails) ~ ' as ' ~ column) -%}
+        {%- endfor -%}
+        {%- set count = merge_rewrite(relation, [key],
+            'select ' ~ select | join(', ') ~ ' from ' ~ relation ~ ' where ' ~ matches | join(' or '),
+            none if erasure == 'delete_rows' else assignments | join(', ')) -%}
+        {%- do rewritten.update({relation | string: count}) -%}
+        {{ log('erasure ' ~ erasure_id ~ ': ' ~ relation ~ ' ' ~ count ~ (' rows deleted' if erasure == 'delete_rows' else ' rows rewritten'), info=true) }}
+    {%- endfor -%}
+
+    {#- 4. The old files, at once. -#}
+    {%- do run_query('set spark.databricks.delta.retentionDurationCheck.enabled = false') -%}
+    {%- for relation, count in rewritten.items() if count > 0 -%}
+        {%- do run_query('vacuum ' ~ relation ~ ' lite retain 0 hours') -%}
+    {%- endfor -%}
+    {%- do run_query('set spark.databricks.delta.retentionDurationCheck.enabled = true') -%}
+
+    {#- 5. What it did. -#}
+    {%- do run_query(log_row.replace('{step}', 'done').replace('{rows}', sql_literal(tojson(rewritten)))) -%}
+    {{ log('erasure ' ~ erasure_id ~ ': done, ' ~ tojson(rewritten), info=true) }}
+{% endmacro %}
