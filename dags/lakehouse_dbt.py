@@ -97,12 +97,8 @@ def dbt_task_group(group_id: str) -> Any:
         for layer, schemas in LAYERS.items():
             task = LayerBuildOperator(
                 task_id=layer,
-                project_dir=str(SETTINGS.project_dir),
-                profile_config=profile_config(),
-                dbt_executable_path=str(SETTINGS.dbt_executable),
+                **dbt_operator_args(),
                 invocation_mode=InvocationMode.SUBPROCESS,
-                env=SETTINGS.task_env,
-                install_deps=False,
                 select=" ".join(
                     [f"config.schema:{schema}" for schema in schemas]
                     + (["source:*"] if layer == SOURCE_TESTS_LAYER else [])
@@ -128,6 +124,18 @@ def dbt_task_group(group_id: str) -> Any:
                 previous >> task
             previous = task
     return group
+
+
+def dbt_operator_args() -> dict[str, Any]:
+    """What every Cosmos operator of the project's DAGs is given: the project, the profile,
+    dbt and its environment."""
+    return {
+        "project_dir": str(SETTINGS.project_dir),
+        "profile_config": profile_config(),
+        "dbt_executable_path": str(SETTINGS.dbt_executable),
+        "env": SETTINGS.task_env,
+        "install_deps": False,
+    }
 
 
 def profile_config() -> Any:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import lakehouse_alerts as alerts
 from airflow.sdk import DAG, Param
 from cosmos.operators.local import DbtRunOperationLocalOperator
-from lakehouse_dbt import profile_config, record_dbt_problems
+from lakehouse_dbt import dbt_operator_args, record_dbt_problems
 from lakehouse_layer_build import LayerBuildOperator
 from lakehouse_settings import SETTINGS
 
@@ -41,13 +41,7 @@ with DAG(
     },
     doc_md=__doc__,
 ) as dag:
-    dbt_args = {
-        "project_dir": str(SETTINGS.project_dir),
-        "profile_config": profile_config(),
-        "dbt_executable_path": str(SETTINGS.dbt_executable),
-        "env": SETTINGS.task_env,
-        "install_deps": False,
-    }
+    dbt_args = dbt_operator_args()
     erase = DbtRunOperationLocalOperator(
         task_id="erase",
         macro_name="erase_customer",

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import lakehouse_alerts as alerts
 from airflow.sdk import DAG, Param
 from cosmos.operators.local import DbtRunOperationLocalOperator
-from lakehouse_dbt import profile_config
+from lakehouse_dbt import dbt_operator_args
 from lakehouse_settings import SETTINGS
 
 with DAG(
@@ -35,13 +35,7 @@ with DAG(
     },
     doc_md=__doc__,
 ) as dag:
-    dbt_args = {
-        "project_dir": str(SETTINGS.project_dir),
-        "profile_config": profile_config(),
-        "dbt_executable_path": str(SETTINGS.dbt_executable),
-        "env": SETTINGS.task_env,
-        "install_deps": False,
-    }
+    dbt_args = dbt_operator_args()
     optimize = DbtRunOperationLocalOperator(
         task_id="optimize", macro_name="optimize_tables", **dbt_args
     )

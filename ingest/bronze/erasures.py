@@ -11,14 +11,11 @@ bytes dropped. The event itself stays, as it still counts in aggregates.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
-
-log = logging.getLogger(__name__)
 
 # As macros/privacy/erase_customer.sql has them: the id's replacement, and its hash's prefix.
 ERASED_ID = "erased"
