@@ -1,8 +1,10 @@
 {#-
     The ordering rule's first step (docs/design.md), for a silver model that reads one staging
     model: its valid rows that the model has not read yet (unread_rows(mark_column)), each
-    event_id once, at its first delivery as int_event_first_deliveries recorded it. The model
-    then orders them by event time, then event_id.
+    event_id once, at its first delivery as int_event_first_deliveries recorded it: its Kafka
+    coordinates and its `_ingested_at`, since a reset checkpoint lands the same record again
+    (same coordinates, a later batch). The model then orders them by event time, then
+    event_id.
 -#}
 
 {% macro first_delivered_events(staging_relation, first_deliveries_relation, mark_column) -%}
@@ -12,7 +14,7 @@
         where is_valid and {{ unread }}
     ) as events
     left semi join (
-        select kafka_topic, kafka_partition, kafka_offset
+        select kafka_topic, kafka_partition, kafka_offset, _ingested_at
         from {{ first_deliveries_relation }}
         where {{ unread }}
     ) as first_deliveries
@@ -20,4 +22,5 @@
             events.kafka_topic = first_deliveries.kafka_topic
             and events.kafka_partition = first_deliveries.kafka_partition
             and events.kafka_offset = first_deliveries.kafka_offset
+            and events._ingested_at = first_deliveries._ingested_at
 {%- endmacro %}

@@ -8,7 +8,10 @@
             'quarantine_id,kafka_topic,kafka_partition,kafka_offset,invalid_reason,'
             'first_seen_at'
         )},
-        meta={'latest_wins': {'order_by': ['first_seen_at']}, 'read_mark': 'recorded'},
+        meta={
+            'latest_wins': {'order_by': ['first_seen_at'], 'keep_least': ['first_seen_at']},
+            'read_mark': 'recorded',
+        },
         post_hook="{{ record_read_mark([ref('stg_shop__orders'), ref('stg_shop__payments')]) }}",
     )
 }}
@@ -17,7 +20,8 @@
     Two kinds of record: those that break the contract, and conflicts, a later delivery of an
     event_id whose payload differs from its first delivery (which silver keeps). Its newest
     row says little about how far it has read (a clean day adds none), so it records that in
-    a table property (record_read_mark: macros/incremental/read_marks.sql).
+    a table property (record_read_mark: macros/incremental/read_marks.sql). A record that
+    bronze holds twice (a reset checkpoint lands it again) is quarantined once, when first seen.
 -#}
 
 {%- set staging_models = ['stg_shop__orders', 'stg_shop__payments'] %}
@@ -104,6 +108,18 @@ quarantined as (
 
 ),
 
+first_sightings as (
+
+    select
+        *,
+        row_number() over (
+            partition by kafka_topic, kafka_partition, kafka_offset
+            order by _ingested_at asc
+        ) as sighting_rank
+    from quarantined
+
+),
+
 final as (
 
     select
@@ -115,7 +131,8 @@ final as (
         is_malformed,
         raw_value,
         _ingested_at as first_seen_at
-    from quarantined
+    from first_sightings
+    where sighting_rank = 1
 
 )
 

@@ -1,4 +1,4 @@
-"""Erasure's parts that need no Spark: the ingest job agrees with dbt on how an erased
+"""Erasure's parts apart from a pipeline: the ingest job agrees with dbt on how an erased
 customer is recorded, and reads the record. The erasure itself, with a replay from Kafka and a
 full refresh after it: test_pipeline_e2e.py."""
 
@@ -49,3 +49,33 @@ def test_the_record_lives_beside_bronze_unless_set() -> None:
     assert conf.erasures_path == "/data/bronze/events_erasures"
     conf = ingest_config.load({"LAKEHOUSE_BRONZE_PATH": "/b", "LAKEHOUSE_ERASURES_PATH": "/e"})
     assert conf.erasures_path == "/e"
+
+
+def test_the_ingest_job_rewrites_an_id_or_an_address_only_where_it_is_the_erased_one(spark) -> None:
+    # As the erasure rewrote bronze: an erased address in another customer's event goes, that
+    # customer's id stays (their events come again byte for byte as the erasure left them).
+    salt = ingest_config.IngestConfig.email_salt
+    erased = erasures.Erased(
+        frozenset({hashlib.sha256(f"customer:c-1{salt}".encode()).hexdigest()}),
+        frozenset({hashlib.sha256(f"c1@example.com{salt}".encode()).hexdigest()}),
+    )
+    values = {
+        "theirs": '{"customer_id":"c-1","customer_email":"C1@example.com ","x":"c-1"}',
+        "address": '{"customer_id":"c-2","customer_email":"c1@example.com"}',
+        "id only": '{"customer_id": "c-1", "customer_email": "other@example.com"}',
+        "cut short": '{"customer_id":"c-1","customer_em',
+        "other": '{"customer_id":"c-2","customer_email":"c2@example.com"}',
+    }
+    rows = spark.createDataFrame(
+        [(name, value, b"\x00avro") for name, value in values.items()],
+        "name string, value string, value_bytes binary",
+    )
+    out = {r["name"]: r for r in erasures.anonymized(rows, erased, salt).collect()}
+    assert out["theirs"]["value"] == '{"customer_id":"erased","customer_email":"","x":"erased"}'
+    assert out["address"]["value"] == '{"customer_id":"c-2","customer_email":""}'
+    assert out["id only"]["value"] == (
+        '{"customer_id": "erased", "customer_email": "other@example.com"}'
+    )
+    assert out["cut short"]["value"] == '{"customer_id":"erased","customer_em'
+    assert out["other"]["value"] == values["other"]
+    assert [name for name, r in out.items() if r["value_bytes"] is not None] == ["other"]
