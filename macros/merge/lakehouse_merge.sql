@@ -150,7 +150,17 @@
             {%- endfor %}
             false as dbt_merge_is_gone
         from {{ source }} as dbt_internal_source
+        {%- if scope is not none %}
+        {#- Only the stored rows of the selected scopes: the whole table would be hashed (or
+            broadcast, if Spark guesses it small) on every run, a cost that grows with history. #}
+        left anti join (
+            select dbt_merge_scoped.* from {{ target }} as dbt_merge_scoped
+            left semi join (select distinct {{ scope }} from {{ source }}) as dbt_merge_scopes
+                on dbt_merge_scoped.{{ scope }} <=> dbt_merge_scopes.{{ scope }}
+        ) as dbt_internal_dest
+        {%- else %}
         left anti join {{ target }} as dbt_internal_dest
+        {%- endif %}
             on {{ unchanged | join('\n            and ') }}
         union all
         select
