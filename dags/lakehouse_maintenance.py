@@ -1,8 +1,10 @@
 """`lakehouse_maintenance`: daily Delta upkeep through the project's dbt run-operations.
 
-optimize (`OPTIMIZE`, with `ZORDER BY` the columns each model lists in `meta.zorder_by`: what
-gold is filtered by) -> vacuum (drops files older than `retain_hours`, default 7 days, so time
-travel keeps a week). See macros/maintenance/delta_maintenance.sql.
+expire (bronze's events older than the dbt var `bronze_retention_days`, when set) -> optimize
+(`OPTIMIZE` bronze's recent partitions and every silver, gold and event log table, with
+`ZORDER BY` what readers filter on) -> vacuum (drops files older than `retain_hours`, default
+7 days, so time travel keeps a week). See macros/maintenance/delta_maintenance.sql; why it is
+safe beside a running ingest job: docs/design.md#bronze-maintenance.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     dbt_args = dbt_operator_args()
+    expire = DbtRunOperationLocalOperator(task_id="expire", macro_name="expire_bronze", **dbt_args)
     optimize = DbtRunOperationLocalOperator(
         task_id="optimize", macro_name="optimize_tables", **dbt_args
     )
@@ -45,4 +48,4 @@ with DAG(
         args={"retain_hours": "{{ params.retain_hours }}"},
         **dbt_args,
     )
-    optimize >> vacuum
+    expire >> optimize >> vacuum

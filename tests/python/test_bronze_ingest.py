@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -237,14 +238,42 @@ def _wait_for_commits(table: Path, commits: int, proc: subprocess.Popen, timeout
     pytest.fail(f"fewer than {commits} Delta commits in {table} after {timeout}s")
 
 
+def thrift_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run([str(VENV_BIN / "dbt"), *args, "--target", "thrift"], env, timeout=600)
+
+
+def erase_the_most_frequent_customer(env: dict[str, str], spark) -> str:
+    """Erase the customer with the most events in bronze (the generator's first customers
+    recur throughout a backlog); their id."""
+    customer = (
+        spark.read.format("delta")
+        .load(env["LAKEHOUSE_BRONZE_PATH"])
+        .selectExpr("get_json_object(value, '$.customer_id') as customer_id")
+        .where("customer_id is not null")
+        .groupBy("customer_id")
+        .count()
+        .orderBy("count", ascending=False)
+        .first()[0]
+    )
+    erasure = json.dumps({"customer_id": customer, "requested_by": "test"})
+    ok(thrift_dbt(env, "run-operation", "erase_customer", "--args", erasure))
+    return customer
+
+
+def maintain_bronze(env: dict[str, str], done: list[subprocess.CompletedProcess[str]]) -> None:
+    """The maintenance DAG's OPTIMIZE and VACUUM of bronze, as it runs them."""
+    done.extend(thrift_dbt(env, "run-operation", op) for op in ("optimize_tables", "vacuum_tables"))
+
+
 @pytest.mark.faults
-def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
-    ingest_env, registry_env, spark, tmp_path
+def test_sigkills_an_erasure_and_bronze_maintenance_mid_backlog_lose_and_double_nothing(
+    ingest_env, registry_env, thrift_env, spark, tmp_path
 ) -> None:
     # Orders as Avro through the registry, payments as JSON: both decode paths are killed.
     env = {
         **ingest_env,
         "REGISTRY_PORT": registry_env["REGISTRY_PORT"],
+        "THRIFT_PORT": thrift_env["THRIFT_PORT"],
         "LAKEHOUSE_TOPIC_FORMATS": "orders=avro",
         "LAKEHOUSE_MAX_OFFSETS_PER_TRIGGER": "10000",
     }
@@ -255,19 +284,39 @@ def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
     table = Path(env["LAKEHOUSE_BRONZE_PATH"])
     rng = random.Random(31)
     log = (tmp_path / "continuous.log").open("w")
+    maintenance: list[subprocess.CompletedProcess[str]] = []
+    maintainer = threading.Thread(target=maintain_bronze, args=(env, maintenance))
     commits = 1  # version 0 is the table's creation
-    for _ in range(5):
+    for run_number in range(5):
+        if run_number == 2:
+            # An erasure between two runs: what landed is rewritten, the rest lands rewritten.
+            erased_at = time.time()
+            customer = erase_the_most_frequent_customer(env, spark)
         # Each run gets a batch or two in, then dies at a random point: between batches,
-        # inside the Delta write, or while dead letters are published.
+        # inside the Delta write, or while dead letters are published. From the third on,
+        # bronze is compacted, Z-ordered and vacuumed meanwhile.
         job = start_continuous(env, log)
+        if run_number == 2:
+            maintainer.start()
         commits += rng.choice((1, 2))
         _wait_for_commits(table, commits, job, timeout=240)
         time.sleep(rng.uniform(0.0, 1.5))
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
         commits = len(list((table / "_delta_log").glob("*.json")))
+    maintainer.join(600)
+    assert [ok(done) for done in maintenance] and len(maintenance) == 2
+    operations = {h["operation"] for h in DeltaTable.forPath(spark, str(table)).history().collect()}
+    assert {"MERGE", "OPTIMIZE", "VACUUM END"} <= operations, operations
     landed_before_restart = read_bronze(spark, env).count()
     assert 0 < landed_before_restart < produced["messages"], "the kills must hit mid-backlog"
+    # Delta's VACUUM leaves the job's checkpoint (under bronze, in `_checkpoints`) alone, even
+    # with no retention at all.
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        spark.sql(f"vacuum delta.`{table}` retain 0 hours")
+    finally:
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "true")
 
     ok(bronze(env))
     rows = read_bronze(spark, env)
@@ -275,6 +324,11 @@ def test_five_sigkills_mid_backlog_then_restart_lose_and_double_nothing(
     assert rows.select("topic", "partition", "offset").distinct().count() == produced["messages"]
     avro = rows.where("value_format = 'avro'")
     assert avro.where("value is not null and schema_id is not null").count() == avro.count() > 0
+    assert rows.where(f"value like '%{customer}%'").count() == 0
+    erased = rows.where("get_json_object(value, '$.customer_id') = 'erased'")
+    assert erased.where(f"_ingested_at > timestamp_seconds({erased_at})").count() > 0, (
+        "the customer's later events must land rewritten"
+    )
 
 
 @pytest.mark.faults

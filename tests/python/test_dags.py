@@ -188,8 +188,9 @@ def test_the_erasure_dag_erases_then_rebuilds_gold(probe) -> None:
     assert tasks["gold"]["select"] == "config.schema:gold"
 
 
-def test_the_maintenance_dag_optimizes_then_vacuums(probe) -> None:
+def test_the_maintenance_dag_expires_then_optimizes_then_vacuums(probe) -> None:
     tasks = probe["dags"]["lakehouse_maintenance"]["tasks"]
+    assert tasks["expire"]["downstream"] == ["optimize"]
     assert tasks["optimize"]["downstream"] == ["vacuum"]
     assert {t["class"] for t in tasks.values()} == {"DbtRunOperationLocalOperator"}
 

@@ -610,8 +610,26 @@ def test_docs_generate_on_the_built_warehouse(env) -> None:
 
 
 def test_maintenance_run_operations(env, spark) -> None:
+    # One event ingested 30 days ago: the retention of 7 days expires it, and only it.
+    bronze_path = env["LAKEHOUSE_BRONZE_PATH"]
+    bronze = spark.read.format("delta").load(bronze_path)
+    events = bronze.count()
+    bronze.limit(1).selectExpr(
+        *[c for c in bronze.columns if c not in ("_ingested_at", "ingest_date")],
+        "_ingested_at - interval 30 days as _ingested_at",
+        "date_sub(current_date(), 30) as ingest_date",
+    ).select(*bronze.columns).write.format("delta").mode("append").save(bronze_path)
+    expired = ok(dbt(env, "run-operation", "expire_bronze", "--vars",
+                     "{bronze_retention_days: 7}"))  # fmt: skip
+    assert "bronze: deleted 1 events ingested over 7 days ago" in expired, expired
+    assert spark.read.format("delta").load(bronze_path).count() == events
     ok(dbt(env, "run-operation", "optimize_tables"))
     ok(dbt(env, "run-operation", "vacuum_tables", "--args", "{retain_hours: 168}"))
+    history = spark.sql(f"describe history delta.`{bronze_path}`").collect()
+    optimize = [h for h in history if h["operation"] == "OPTIMIZE"]
+    assert optimize and json.loads(optimize[0]["operationParameters"]["zOrderBy"]) == [
+        "topic", "_ingested_at"]  # fmt: skip
+    assert "VACUUM END" in {h["operation"] for h in history}
     path = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse" / f"{SCHEMA}_gold.db" / "fct_orders"
     history = spark.sql(f"describe history delta.`{path}`").collect()
     optimize = [h for h in history if h["operation"] == "OPTIMIZE"]
