@@ -80,9 +80,12 @@ def _add_missing_columns(spark: SparkSession, path: str) -> None:
 
 def _allow_erasures(spark: SparkSession, path: str) -> None:
     """Lift `delta.appendOnly`, which an older release set: an erasure rewrites events. Before
-    the stream starts, so no append of this job races the metadata change."""
-    properties = spark.sql(f"show tblproperties delta.`{path}`").collect()
-    if any(r[0] == "delta.appendOnly" and r[1].lower() == "true" for r in properties):
+    the stream starts, so no append of this job races the metadata change. Read from the log
+    (delta-rs): SQL on a path asks the metastore first, which the job otherwise never needs."""
+    from deltalake import DeltaTable
+
+    properties = DeltaTable(path).metadata().configuration
+    if properties.get("delta.appendOnly", "false").lower() == "true":
         log.info("bronze: lifting delta.appendOnly on %s, so erasures can rewrite it", path)
         spark.sql(f"alter table delta.`{path}` set tblproperties ('delta.appendOnly' = 'false')")
 
