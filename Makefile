@@ -171,7 +171,7 @@ test-unit: setup ## the tests that start no JVM and no service (docs/testing.md;
 	$(VENV)/bin/pytest -m unit
 
 # The reliability suite (docs/reliability.md) without the Airflow DAG runs; `make test` runs it too.
-FAULT_TESTS := test_bronze_ingest test_pipeline_e2e test_merge_macro test_contract test_dbt_targets test_ingest_config test_security test_stack
+FAULT_TESTS := test_bronze_ingest test_kafka_cluster test_pipeline_e2e test_merge_macro test_contract test_dbt_targets test_ingest_config test_security test_stack
 .PHONY: test-faults
 test-faults: setup ## the fault-injection and reliability tests only (make test includes them)
 	$(VENV)/bin/pytest $(FAULT_TESTS:%=tests/python/%.py)

@@ -36,10 +36,24 @@ class Settings:
     metastore_port: int = 1527
     registry_host: str = "127.0.0.1"
     registry_port: int = 8085
+    kafka_nodes: int = 1
+
+    def kafka_node_ports(self, node: int) -> tuple[int, int]:
+        """Node `node`'s (broker, controller) ports, nodes numbered from 1: the first node's are
+        KAFKA_PORT and KAFKA_CONTROLLER_PORT, each next node's two higher."""
+        return self.kafka_port + 2 * (node - 1), self.kafka_controller_port + 2 * (node - 1)
+
+    def kafka_node_dir(self, node: int) -> Path:
+        """Node `node`'s folder (config, log dirs): the first node's is the single node's."""
+        return self.kafka_dir if node == 1 else self.state_dir / f"kafka-{node}"
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        """Every node's broker listener: a client that finds one node down tries the next."""
+        return ",".join(
+            f"{self.kafka_host}:{self.kafka_node_ports(node)[0]}"
+            for node in range(1, self.kafka_nodes + 1)
+        )
 
     @property
     def metastore_address(self) -> str:
@@ -84,6 +98,13 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
+def _kafka_nodes(env: Mapping[str, str]) -> int:
+    raw = env.get("KAFKA_NODES", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 5:
+        raise SystemExit(f"KAFKA_NODES={raw!r}: expected a number of Kafka nodes, 1 to 5")
+    return int(raw)
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     return Settings(
@@ -106,4 +127,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         metastore_port=_port(env, "METASTORE_PORT", 1527),
         registry_host=env.get("REGISTRY_HOST", "127.0.0.1"),
         registry_port=_port(env, "REGISTRY_PORT", 8085),
+        kafka_nodes=_kafka_nodes(env),
     )

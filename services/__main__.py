@@ -26,6 +26,15 @@ SERVICES = {
 UP_BY_DEFAULT = ["metastore", "kafka", "registry", "thrift"]
 
 
+def processes(conf: settings.Settings) -> dict[str, int | None]:
+    """Each service's process, each Kafka node apart: its PID, or None when stopped."""
+    found: dict[str, int | None] = {}
+    for name, module in SERVICES.items():
+        for svc in kafka.node_services(conf) if name == "kafka" else [module.service(conf)]:
+            found[svc.name] = svc.running_pid()
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__)
     parser.add_argument("action", choices=["up", "down", "status"])
@@ -48,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
                 module = SERVICES[name]
                 if module.service(conf).running_pid() is None:
                     require_free_ports(module.ports(conf))
+        if args.action == "status":
+            for name, pid in processes(conf).items():
+                if name in names or name.split("-")[0] in names:
+                    print(f"{name}: " + (f"running (pid {pid})" if pid else "stopped"))
+            return 0
         for name in names:
             module = SERVICES[name]
-            if args.action == "status":
-                pid = module.service(conf).running_pid()
-                print(f"{name}: " + (f"running (pid {pid})" if pid else "stopped"))
-                continue
             running = module.service(conf).running_pid() is not None
             print(getattr(module, args.action)(conf), flush=True)
             if args.action == "up" and not running:

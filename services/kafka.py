@@ -1,11 +1,14 @@
-"""A genuine single-node Apache Kafka broker in KRaft mode (combined broker and controller).
+"""A genuine Apache Kafka in KRaft mode: one node by default, or a cluster of KAFKA_NODES.
 
-The broker runs from the jars `make setup` copied into .cache/jars/kafka (jvm/kafka/pom.xml).
-Its log dir is formatted once and kept under the state folder, so topics and data survive
-`make down` / `make up`. It binds 127.0.0.1 only. Each start creates the ingest job's topics and
-their `.dlq` topics that do not exist yet (LAKEHOUSE_TOPICS, _SUFFIX, _PARTITIONS,
-_REPLICATION); the broker creates none on its own (auto.create.topics.enable=false), so a
-typo never makes one.
+Each node is broker and controller at once, a JVM of its own, run from the jars `make setup`
+copied into .cache/jars/kafka (jvm/kafka/pom.xml), with its own ports (the first node's are
+KAFKA_PORT and KAFKA_CONTROLLER_PORT, each next node's two higher) and its own folder under the
+state folder (`kafka`, `kafka-2`, ...). Log dirs are formatted once and kept, so topics and
+data survive `make down` / `make up`. Nodes bind 127.0.0.1 only. On three nodes or more,
+topics get 3 replicas and `min.insync.replicas=2` by default, Kafka's internal topics too.
+Each start creates the ingest job's topics and their `.dlq` topics that do not exist yet
+(LAKEHOUSE_TOPICS, _SUFFIX, _PARTITIONS, _REPLICATION); the brokers create none on their own
+(auto.create.topics.enable=false), so a typo never makes one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import os
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lakehouse.settings import Settings
@@ -43,38 +47,70 @@ logger.state.level = warn
 """
 
 
+def node_service(settings: Settings, node: int) -> Service:
+    """Node `node` (numbered from 1): `kafka`, `kafka-2`, ..."""
+    name = "kafka" if node == 1 else f"kafka-{node}"
+    properties = settings.kafka_node_dir(node) / "server.properties"
+    return Service.in_stack(settings, name, str(properties))
+
+
+def node_services(settings: Settings) -> list[Service]:
+    """Every node's service: the configured ones, and those of a larger cluster the state
+    was made for, so that `down` and `status` see them all."""
+    nodes = max(settings.kafka_nodes, _formatted_nodes(settings) or 1)
+    return [node_service(settings, node) for node in range(1, nodes + 1)]
+
+
 def service(settings: Settings) -> Service:
-    return Service.in_stack(settings, "kafka", f"{settings.kafka_dir / 'server.properties'}")
+    """The first node, the one every cluster has."""
+    return node_service(settings, 1)
+
+
+def _node_ports(settings: Settings, node: int) -> list[PortClaim]:
+    offset = "" if node == 1 else f" (plus {2 * (node - 1)} for node {node})"
+    port, controller_port = settings.kafka_node_ports(node)
+    name = node_service(settings, node).name
+    return [
+        (settings.kafka_host, port, name, f"KAFKA_PORT{offset}"),
+        (settings.kafka_host, controller_port, name, f"KAFKA_CONTROLLER_PORT{offset}"),
+    ]
 
 
 def ports(settings: Settings) -> list[PortClaim]:
     return [
-        (settings.kafka_host, settings.kafka_port, "kafka", "KAFKA_PORT"),
-        (settings.kafka_host, settings.kafka_controller_port, "kafka", "KAFKA_CONTROLLER_PORT"),
+        claim
+        for node in range(1, settings.kafka_nodes + 1)
+        for claim in _node_ports(settings, node)
     ]
 
 
-def server_properties(settings: Settings) -> str:
-    host, port, cport = settings.kafka_host, settings.kafka_port, settings.kafka_controller_port
+def server_properties(settings: Settings, node: int = 1) -> str:
+    host, nodes = settings.kafka_host, settings.kafka_nodes
+    port, cport = settings.kafka_node_ports(node)
+    voters = ",".join(f"{n}@{host}:{settings.kafka_node_ports(n)[1]}" for n in range(1, nodes + 1))
+    replicas, min_isr = min(nodes, 3), min(nodes, 2)
     return f"""\
 # Written by services/kafka.py at each start from the KAFKA_* env vars; edit those, not this.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@{host}:{cport}
+node.id={node}
+controller.quorum.voters={voters}
 listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}
 advertised.listeners=PLAINTEXT://{host}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={settings.kafka_dir / "data"}
+log.dirs={settings.kafka_node_dir(node) / "data"}
 num.partitions=3
 # Topics are created on purpose (with their partition counts), never by a typo in a consumer.
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+# A write with acks=all is acknowledged once {min_isr} of its {replicas} replicas have it.
+default.replication.factor={replicas}
+min.insync.replicas={min_isr}
+offsets.topic.replication.factor={replicas}
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={min_isr}
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 """
 
@@ -91,7 +127,7 @@ def _classpath(settings: Settings) -> str:
     return f"{jars}/*"
 
 
-def _jvm_args(settings: Settings) -> list[str]:
+def _jvm_args(settings: Settings, node: int) -> list[str]:
     return [
         _java(),
         f"-Xms{settings.kafka_heap}",
@@ -99,7 +135,7 @@ def _jvm_args(settings: Settings) -> list[str]:
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
         f"-Djava.io.tmpdir={settings.tmp_dir}",
-        f"-Dlog4j2.configurationFile={settings.kafka_dir / 'log4j2.properties'}",
+        f"-Dlog4j2.configurationFile={settings.kafka_node_dir(node) / 'log4j2.properties'}",
         "-cp",
         _classpath(settings),
     ]
@@ -113,57 +149,117 @@ def _new_cluster_id() -> str:
             return text
 
 
-def _format_once(settings: Settings, properties: Path) -> None:
-    if (settings.kafka_dir / "data" / "meta.properties").exists():
+def _meta(settings: Settings, node: int) -> Path:
+    return settings.kafka_node_dir(node) / "data" / "meta.properties"
+
+
+def _formatted_nodes(settings: Settings) -> int | None:
+    """How many nodes the state's cluster was made for (none before the first start). A state
+    of an older release, which wrote no record of it, is a single node."""
+    if not _meta(settings, 1).exists():
+        return None
+    try:
+        return int((settings.kafka_dir / "nodes").read_text())
+    except (FileNotFoundError, ValueError):
+        return 1
+
+
+def _check_nodes(settings: Settings) -> None:
+    """A state made for one number of nodes cannot serve another: its quorum and its topics'
+    replicas are those of the cluster it was made for."""
+    formatted = _formatted_nodes(settings)
+    if formatted is not None and formatted != settings.kafka_nodes:
+        raise ServiceError(
+            f"the Kafka state in {settings.state_dir} is a cluster of {formatted} node(s), not "
+            f"KAFKA_NODES={settings.kafka_nodes}: set KAFKA_NODES={formatted}, or give "
+            "LAKEHOUSE_STATE_DIR a new folder"
+        )
+
+
+def _cluster_id(settings: Settings) -> str:
+    """The id the first node was formatted with, which every node shares; or a new one."""
+    if _meta(settings, 1).exists():
+        for line in _meta(settings, 1).read_text().splitlines():
+            if line.startswith("cluster.id="):
+                return line.split("=", 1)[1].strip()
+    return _new_cluster_id()
+
+
+def _format_once(settings: Settings, node: int, cluster_id: str) -> None:
+    if _meta(settings, node).exists():
         return
+    properties = settings.kafka_node_dir(node) / "server.properties"
     result = subprocess.run(
-        [
-            *_jvm_args(settings),
-            STORAGE_TOOL,
-            "format",
-            "-t",
-            _new_cluster_id(),
-            "-c",
-            str(properties),
-        ],
+        [*_jvm_args(settings, node), STORAGE_TOOL, "format", "-t", cluster_id, "-c", properties],
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise ServiceError(f"formatting the Kafka log dir failed:\n{result.stdout}{result.stderr}")
+        raise ServiceError(
+            f"formatting node {node}'s Kafka log dir failed:\n{result.stdout}{result.stderr}"
+        )
 
 
-def _broker_answers(settings: Settings) -> bool:
+def _brokers_answering(bootstrap: str) -> int:
+    """How many brokers the cluster's metadata lists, asked through `bootstrap`; 0 when none
+    answers."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
-        admin.list_topics(timeout=2)
+        return len(admin.list_topics(timeout=2).brokers)
     except Exception:  # noqa: BLE001 - any failure means "not ready yet"
-        return False
-    return True
+        return 0
 
 
 def up(settings: Settings) -> str:
-    svc = service(settings)
-    pid = svc.running_pid()
-    if pid is not None:
-        return f"kafka already running (pid {pid}) on {settings.kafka_bootstrap}"
-    require_free_ports(ports(settings))
-    for folder in (settings.kafka_dir, settings.tmp_dir):
+    _check_nodes(settings)
+    nodes = range(1, settings.kafka_nodes + 1)
+    stopped = [node for node in nodes if node_service(settings, node).running_pid() is None]
+    if not stopped:
+        pids = ", ".join(str(node_service(settings, node).running_pid()) for node in nodes)
+        return f"kafka already running (pid {pids}) on {settings.kafka_bootstrap}"
+    require_free_ports([claim for node in stopped for claim in _node_ports(settings, node)])
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    cluster_id = _cluster_id(settings)
+    for node in stopped:
+        folder = settings.kafka_node_dir(node)
         folder.mkdir(parents=True, exist_ok=True)
-    properties = settings.kafka_dir / "server.properties"
-    properties.write_text(server_properties(settings))
-    (settings.kafka_dir / "log4j2.properties").write_text(LOG4J2)
-    _format_once(settings, properties)
-    pid = svc.start(
-        [*_jvm_args(settings), MAIN_CLASS, str(properties)], os.environ, settings.kafka_dir
+        (folder / "server.properties").write_text(server_properties(settings, node))
+        (folder / "log4j2.properties").write_text(LOG4J2)
+        _format_once(settings, node, cluster_id)
+    (settings.kafka_dir / "nodes").write_text(f"{settings.kafka_nodes}\n")
+    # All before any wait: a node of a cluster serves only once a majority of its
+    # controllers runs.
+    pids = {}
+    for node in stopped:
+        properties = settings.kafka_node_dir(node) / "server.properties"
+        argv = [*_jvm_args(settings, node), MAIN_CLASS, str(properties)]
+        pids[node] = node_service(settings, node).start(
+            argv, os.environ, settings.kafka_node_dir(node)
+        )
+    for node, pid in pids.items():
+        port = settings.kafka_node_ports(node)[0]
+        wait_until_healthy(
+            node_service(settings, node),
+            pid,
+            lambda port=port: _brokers_answering(f"{settings.kafka_host}:{port}") > 0,
+            settings.start_timeout_s,
+        )
+    # Topics get all their replicas only once every broker has registered.
+    first = stopped[0]
+    wait_until_healthy(
+        node_service(settings, first),
+        pids[first],
+        lambda: _brokers_answering(settings.kafka_bootstrap) >= settings.kafka_nodes,
+        settings.start_timeout_s,
     )
-    wait_until_healthy(svc, pid, lambda: _broker_answers(settings), settings.start_timeout_s)
     created = create_configured_topics(settings)
     topics = f", created topics {', '.join(created)}" if created else ""
-    return f"kafka up (pid {pid}) on {settings.kafka_bootstrap}{topics}, log {svc.log_file}"
+    logs = ", ".join(str(node_service(settings, node).log_file) for node in stopped)
+    started = ", ".join(str(pid) for pid in pids.values())
+    return f"kafka up (pid {started}) on {settings.kafka_bootstrap}{topics}, log {logs}"
 
 
 def create_configured_topics(settings: Settings) -> list[str]:
@@ -194,4 +290,13 @@ def create_configured_topics(settings: Settings) -> list[str]:
 
 
 def down(settings: Settings) -> str:
-    return "kafka stopped" if service(settings).stop() else "kafka was not running"
+    # All nodes at once: one by one, the last ones lose their controller quorum and wait out
+    # their controlled shutdown (a minute each) before they are killed.
+    services = node_services(settings)
+    with ThreadPoolExecutor(len(services)) as pool:
+        stopped = [
+            svc.name
+            for svc, done in zip(services, pool.map(Service.stop, services), strict=True)
+            if done
+        ]
+    return f"{', '.join(stopped)} stopped" if stopped else "kafka was not running"

@@ -53,11 +53,12 @@ def kafka_status(conf: ingest_config.IngestConfig) -> dict[str, Any]:
     )
     try:
         try:
-            topics = consumer.list_topics(timeout=KAFKA_TIMEOUT_S).topics
+            metadata = consumer.list_topics(timeout=KAFKA_TIMEOUT_S)
         except KafkaException as exc:
             return {
                 "error": f"Kafka at {conf.bootstrap_servers} did not answer: {exc.args[0].str()}"
             }
+        topics = metadata.topics
         done = lag.checkpoint_offsets(Path(conf.checkpoint_path))
         sources: dict[str, Any] = {}
         dead_letters: dict[str, int] = {}
@@ -72,6 +73,9 @@ def kafka_status(conf: ingest_config.IngestConfig) -> dict[str, Any]:
                 done.get(topic, {}),
                 KAFKA_TIMEOUT_S,
             )
+            for partition, about in topics[topic].partitions.items():
+                # -1: no leader (every replica down)
+                sources[topic][str(partition)].update(leader=about.leader, isr=sorted(about.isrs))
             dlq = conf.dead_letter_topic(topic)
             if dlq in topics:
                 dead_letters[dlq] = sum(
@@ -85,6 +89,7 @@ def kafka_status(conf: ingest_config.IngestConfig) -> dict[str, Any]:
                 )
         return {
             "bootstrap_servers": conf.bootstrap_servers,
+            "brokers": {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()},
             "topics": sources,
             "total_lag": lag.total({t: p for t, p in sources.items() if "error" not in p}),
             "dead_letters": dead_letters,
@@ -235,13 +240,11 @@ def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
     target_dir = Path(env.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
     tables = tables_status(stack.state_dir, Path(conf.bronze_path), schema)
     bronze = tables.get("bronze.kafka_events", {})
-    from services.__main__ import SERVICES
+    from services.__main__ import processes
 
     return {
         "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "services": {
-            name: module.service(stack).running_pid() for name, module in SERVICES.items()
-        },
+        "services": processes(stack),
         "kafka": kafka_status(conf),
         "registry": registry.subjects(stack),
         "tables": tables,
@@ -284,15 +287,22 @@ def render(report: dict[str, Any]) -> str:
     if "error" in kafka:
         lines.append(f"  {kafka['error']}")
     else:
-        lines.append(f"  {'topic':<28} {'part':>4} {'latest':>12} {'bronze':>12} {'lag':>10}")
+        brokers = ", ".join(f"{n} at {a}" for n, a in sorted(kafka["brokers"].items()))
+        lines.append(f"  brokers: {brokers}")
+        lines.append(
+            f"  {'topic':<28} {'part':>4} {'latest':>12} {'bronze':>12} {'lag':>10}"
+            f" {'leader':>6}  in sync"
+        )
         for topic, partitions in kafka["topics"].items():
             if "error" in partitions:
                 lines.append(f"  {topic:<28} {partitions['error']}")
                 continue
             for partition, p in partitions.items():
                 reached = "-" if p["bronze"] is None else f"{p['bronze']:,}"
+                leader = "none" if p["leader"] < 0 else p["leader"]
                 lines.append(
                     f"  {topic:<28} {partition:>4} {p['latest']:>12,} {reached:>12} {p['lag']:>10,}"
+                    f" {leader:>6}  {','.join(map(str, p['isr']))}"
                 )
         lines.append(f"  total lag {kafka['total_lag']:,}")
         for topic, count in kafka["dead_letters"].items():
