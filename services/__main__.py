@@ -30,8 +30,10 @@ def processes(conf: settings.Settings) -> dict[str, int | None]:
     """Each service's process, each Kafka node apart: its PID, or None when stopped."""
     found: dict[str, int | None] = {}
     for name, module in SERVICES.items():
-        for svc in kafka.node_services(conf) if name == "kafka" else [module.service(conf)]:
-            found[svc.name] = svc.running_pid()
+        if name == "kafka":
+            found.update({svc.name: svc.running_pid() for svc in kafka.node_services(conf)})
+        else:
+            found[name] = module.service(conf).running_pid()
     return found
 
 

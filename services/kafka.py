@@ -77,9 +77,12 @@ def _node_ports(settings: Settings, node: int) -> list[PortClaim]:
 
 
 def ports(settings: Settings) -> list[PortClaim]:
+    """The ports of the nodes that are not running: those `up` would bind (the running ones
+    hold theirs)."""
     return [
         claim
         for node in range(1, settings.kafka_nodes + 1)
+        if node_service(settings, node).running_pid() is None
         for claim in _node_ports(settings, node)
     ]
 
@@ -220,16 +223,18 @@ def up(settings: Settings) -> str:
     if not stopped:
         pids = ", ".join(str(node_service(settings, node).running_pid()) for node in nodes)
         return f"kafka already running (pid {pids}) on {settings.kafka_bootstrap}"
-    require_free_ports([claim for node in stopped for claim in _node_ports(settings, node)])
+    require_free_ports(ports(settings))
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     cluster_id = _cluster_id(settings)
+    # Before any node is formatted: a start that fails half way is still the cluster it was.
+    settings.kafka_dir.mkdir(parents=True, exist_ok=True)
+    (settings.kafka_dir / "nodes").write_text(f"{settings.kafka_nodes}\n")
     for node in stopped:
         folder = settings.kafka_node_dir(node)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "server.properties").write_text(server_properties(settings, node))
         (folder / "log4j2.properties").write_text(LOG4J2)
         _format_once(settings, node, cluster_id)
-    (settings.kafka_dir / "nodes").write_text(f"{settings.kafka_nodes}\n")
     # All before any wait: a node of a cluster serves only once a majority of its
     # controllers runs.
     pids = {}
