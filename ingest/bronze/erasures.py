@@ -77,9 +77,10 @@ def anonymized(rows: DataFrame, erased: Erased, salt: str) -> DataFrame:
         sf.regexp_extract("value", FIELD.format(name="customer_id"), 1), sf.lit("")
     )
     email = sf.regexp_extract("value", FIELD.format(name="customer_email"), 1)
-    # Each rewritten only when it is the erased customer's, as the erasure rewrote bronze
-    # (macros/privacy/erase_customer.sql): an event of another id that carries an erased
-    # address keeps its id, so a replayed event comes out byte for byte as the erasure left it.
+    # As the erasure rewrote bronze (macros/privacy/erase_customer.sql), so that a replayed
+    # event comes out byte for byte as the erasure left it: the erased customer's events lose
+    # their id and their address; another id's event that carries an erased address loses the
+    # address and keeps its id.
     id_is_erased = sf.coalesce(
         customer_id_hash(customer, salt).isin(sorted(erased.id_hashes)), sf.lit(False)
     )
@@ -92,9 +93,9 @@ def anonymized(rows: DataFrame, erased: Erased, salt: str) -> DataFrame:
     value = sf.when(
         id_is_erased, sf.replace(sf.col("value"), quoted(customer), sf.lit(f'"{ERASED_ID}"'))
     ).otherwise(sf.col("value"))
-    value = sf.when(email_is_erased, sf.replace(value, quoted(email), sf.lit('""'))).otherwise(
-        value
-    )
+    value = sf.when(
+        is_erased & (email != ""), sf.replace(value, quoted(email), sf.lit('""'))
+    ).otherwise(value)
     return rows.withColumns(
         {
             "value": value,

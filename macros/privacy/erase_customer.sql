@@ -11,10 +11,12 @@
        (found in bronze), never the id or an address. The ingest
        job reads it each micro-batch, so events of this customer that are still in Kafka (a
        replay, a reset checkpoint, a late event) land in bronze already anonymized;
-    2. rewrites bronze: in every event that names the customer, in whatever shape (the
-       malformed too), the id becomes `erased` and each of the customer's e-mail addresses an
-       empty string; the Avro bytes as they came (`value_bytes`) are dropped. The event stays:
-       it still counts in every aggregate;
+    2. rewrites bronze as the ingest job lands the customer's events from then on
+       (anonymized_text): in each event whose customer_id field is theirs, in whatever shape
+       (the malformed too), the id becomes `erased` and the address an empty string, and in
+       another customer's event that carries one of their addresses, the address; the Avro
+       bytes as they came (`value_bytes`) are dropped. The event stays: it still counts in
+       every aggregate;
     3. rewrites each table's personal columns (column meta `personal_data`): `customer_id` to
        `erased`, `email_hash` to the hash of an empty address, `raw_event` (quarantine's
        payload) as bronze; a model with meta `erasure: delete_rows` (dim_customers, one row per
@@ -94,6 +96,32 @@
 {%- endmacro %}
 
 
+{% macro json_string_field(text, name) -%}
+    {#- A JSON string field's value found by pattern, so in broken JSON too ('' when absent):
+        the ingest job's FIELD (ingest/bronze/erasures.py). -#}
+    regexp_extract({{ text }}, '"{{ name }}"\\s*:\\s*"([^"\\\\]*)"', 1)
+{%- endmacro %}
+
+
+{% macro anonymized_text(text, id_hash, email_hashes) -%}
+    {#- A raw event as the ingest job lands it for the erased customers (anonymized() in
+        ingest/bronze/erasures.py, the same rule): the id in its customer_id field becomes
+        `erased` when it is the erased one's, and the address in its customer_email field an
+        empty string when it is an erased one's or the id was. So a replayed event lands byte
+        for byte as the erasure left it. -#}
+    {%- set customer = "nullif(" ~ json_string_field(text, 'customer_id') ~ ", '')" -%}
+    {%- set email = json_string_field(text, 'customer_email') -%}
+    {%- set id_is_erased = "coalesce(" ~ customer_id_hash(customer) ~ " = " ~ sql_literal(id_hash) ~ ", false)" -%}
+    {%- set email_is_erased = "coalesce(" ~ hash_email(email) ~ " in (" ~ (email_hashes | join(', ') if email_hashes else 'null') ~ "), false)" -%}
+    {%- set without_id = "case when " ~ id_is_erased ~ " then replace(" ~ text ~ ", concat('\"', "
+        ~ customer ~ ", '\"'), " ~ sql_literal('"' ~ erased_customer_id() ~ '"') ~ ") else " ~ text ~ " end" -%}
+    case when ({{ id_is_erased }} or {{ email_is_erased }}) and {{ email }} != ''
+        then replace({{ without_id }}, concat('"', {{ email }}, '"'), '""')
+        else {{ without_id }}
+    end
+{%- endmacro %}
+
+
 {% macro names_the_customer(text, customer_id, emails, quote='"') -%}
     {#- The text holds the id or an address (as JSON strings, or bare: quote=''). -#}
     {%- set needles = [quote ~ customer_id ~ quote] -%}
@@ -164,7 +192,8 @@
     {%- set rewritten = {} -%}
     {%- set bronze_rows = [] -%}
     {%- set assignments = ['t.value = s.value'] -%}
-    {%- set names_them = [names_the_customer('value', customer_id, emails)] -%}
+    {%- set anonymized = anonymized_text('value', hashed, email_hashes) -%}
+    {%- set names_them = ['(' ~ anonymized ~ ') != value'] -%}
     {%- if 'value_bytes' in adapter.get_columns_in_relation(bronze) | map(attribute='name') | list -%}
         {%- do assignments.append('t.value_bytes = cast(null as binary)') -%}
         {#- An Avro record that could not be decoded has no value: its bytes hold the strings bare. -#}
@@ -172,7 +201,7 @@
     {%- endif -%}
     {%- for attempt in range(2) -%}
         {%- do bronze_rows.append(merge_rewrite(bronze, ['topic', 'partition', 'offset'],
-            'select topic, `partition`, `offset`, ' ~ text_without('value', customer_id, emails)
+            'select topic, `partition`, `offset`, ' ~ anonymized
             ~ ' as value from ' ~ bronze ~ ' where ' ~ names_them | join(' or '),
             assignments | join(', '))) -%}
     {%- endfor -%}
