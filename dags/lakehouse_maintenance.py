@@ -19,7 +19,7 @@ from lakehouse_settings import SETTINGS
 
 with DAG(
     dag_id="lakehouse_maintenance",
-    description="OPTIMIZE (ZORDER BY) and VACUUM the Delta tables",
+    description="expire old bronze events, OPTIMIZE (ZORDER BY) and VACUUM the Delta tables",
     schedule=SETTINGS.maintenance_schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -29,14 +29,14 @@
 
 {% macro expire_bronze() %}
     {#- Deletes bronze's events ingested more than bronze_retention_days ago (whole ingest_date
-        partitions: a metadata-only commit); the next vacuum removes their files. Unset (the
-        default), bronze keeps every event. -#}
+        partitions: a metadata-only commit); vacuum removes their files once they are older
+        than its retention. Unset (the default), bronze keeps every event. -#}
     {%- set days = var('bronze_retention_days') -%}
     {%- if days is none -%}
         {{ log('bronze: kept whole (bronze_retention_days is not set)', info=true) }}
         {{ return(none) }}
     {%- endif -%}
-    {%- if days is not number or days < 1 or days != days | int -%}
+    {%- if days is boolean or days is not number or days < 1 or days != days | int -%}
         {{ exceptions.raise_compiler_error(
             'bronze_retention_days: ' ~ days ~ ' is not a whole number of days, at least 1') }}
     {%- endif -%}
@@ -89,7 +89,12 @@
     {%- if bronze is not none -%}
         {#- Only the last bronze_optimize_days of ingest_date: Z-ordering rewrites whole
             partitions, and older ones were compacted when they were recent. -#}
-        {%- set days = var('bronze_optimize_days') | int -%}
+        {%- set days = var('bronze_optimize_days') -%}
+        {%- if days is boolean or days is not number or days < 1 or days != days | int -%}
+            {{ exceptions.raise_compiler_error(
+                'bronze_optimize_days: ' ~ days ~ ' is not a whole number of days, at least 1') }}
+        {%- endif -%}
+        {%- set days = days | int -%}
         {%- do run_query(adapter.dispatch('optimize_sql')(bronze, bronze_zorder_by(),
             'ingest_date > date_sub(current_date(), ' ~ days ~ ')')) -%}
         {{ log('optimized ' ~ bronze ~ ' (the last ' ~ days ~ ' days) zorder by '
