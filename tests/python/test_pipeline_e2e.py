@@ -701,8 +701,10 @@ def assert_nothing_holds(env: dict[str, str], needles: list[str]) -> None:
     left by an old version, nor of Delta's logs holds them: so no table and no version that
     can still be read back in time holds them either."""
     bronze = env["LAKEHOUSE_BRONZE_PATH"]
-    warehouse = Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse"
-    for root in (warehouse, *(Path(bronze + s) for s in ("", "_ingest_log", "_erasures"))):
+    # This module's schemas only: other modules write the shared warehouse meanwhile.
+    schemas = sorted((Path(env["LAKEHOUSE_STATE_DIR"]) / "warehouse").glob(f"{SCHEMA}_*.db"))
+    assert schemas
+    for root in (*schemas, *(Path(bronze + s) for s in ("", "_ingest_log", "_erasures"))):
         assert texts_holding(root, needles) == [], root
 
 
