@@ -47,6 +47,17 @@ class _Stop:
         self.requested = True
 
 
+def _refuse_next_batch(spark: SparkSession, query: StreamingQuery, writer: BatchWriter) -> None:
+    """Make the writer refuse the next batch (its offsets stay uncommitted), first quieting
+    Spark's report of it: a stop asked for is no query error with two stack traces."""
+    jvm = spark.sparkContext._jvm
+    logger = query._jsq.streamingQuery().getClass().getName()
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        logger, jvm.org.apache.logging.log4j.Level.OFF
+    )
+    writer.stop_requested = True
+
+
 def run(
     spark: SparkSession,
     conf: ingest_config.IngestConfig,
@@ -55,6 +66,8 @@ def run(
     progress_file: Path | None = None,
 ) -> int:
     """Stream `topics` (as preflight() found them) into bronze until done or stopped."""
+    from pyspark.errors import StreamingQueryException
+
     ensure_dead_letter_topics(conf, topics)
     ensure_bronze_table(spark, conf.bronze_path)
     writer = BatchWriter(conf, topics)
@@ -79,13 +92,23 @@ def run(
     event_log = IngestLog(conf.ingest_log_path) if conf.event_log else None
     progress = ProgressReporter(query, writer, continuous, progress_file, event_log)
     while query.isActive:
-        query.awaitTermination(1)
+        try:
+            query.awaitTermination(1)
+        except StreamingQueryException:
+            break  # said below, in the job's words
         progress.report()
-        if stop.requested and not query.status["isTriggerActive"]:
+        if stop.requested and not writer.stop_requested:
+            _refuse_next_batch(spark, query, writer)
+        if writer.stop_requested and not query.status["isTriggerActive"]:
             query.stop()
     progress.report()
     elapsed = time.monotonic() - started
-    if query.exception() is not None:
+    if writer.stopped_before is not None:
+        log.info(
+            "stopped before batch %d: its offsets are read again by the next run",
+            writer.stopped_before,
+        )
+    elif query.exception() is not None:
         # A failure the job words itself (the registry down) in its one line, not Spark's trace.
         log.error("%s", writer.failure or f"the bronze stream failed: {query.exception()}")
         return 1

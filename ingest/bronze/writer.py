@@ -163,6 +163,10 @@ def landed_rows(spark: SparkSession, path: str, ingested_at_micros: int) -> Data
     )
 
 
+class StopRequestedError(Exception):
+    """The stream was asked to stop: the batch was refused before it wrote anything."""
+
+
 @dataclass
 class BatchWriter:
     """foreachBatch: an idempotent Delta append, then the batch's dead letters."""
@@ -182,6 +186,9 @@ class BatchWriter:
     registry: avro.SubjectSchemas | None = None
     # Why the stream failed, in one line, when the job can say it better than Spark's trace.
     failure: str | None = None
+    # Set once SIGTERM or Ctrl-C came: the next batch is refused (see __call__), its id kept.
+    stop_requested: bool = False
+    stopped_before: int | None = None
     _shortcut_ready: bool = False
     _shortcut_column: Column | None = None
 
@@ -284,6 +291,13 @@ class BatchWriter:
         return publish_dead_letters(records, self.conf)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        if self.stop_requested:
+            # A stop between two batches of a backlog: back-to-back batches leave the driver no
+            # idle moment to stop in. Failing the batch before it writes anything leaves its
+            # offsets planned but uncommitted, so the next run reads them again; returning
+            # without writing would commit them, and lose the batch.
+            self.stopped_before = batch_id
+            raise StopRequestedError(f"stopped before batch {batch_id}, as asked")
         spark = batch.sparkSession
         # The batch's own timestamp, not current_timestamp(): it finds the batch's rows in
         # bronze again, so Kafka is read once (no cache) and the check reads only `value`.
