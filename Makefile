@@ -164,17 +164,19 @@ TEST_WORKERS ?= 2
 
 .PHONY: test
 test: setup lint ## set up, lint and run the whole test suite (starts and stops its own services)
-	$(VENV)/bin/pytest --durations=25 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+	$(VENV)/bin/pytest --durations=25 --junitxml="$(LAKEHOUSE_STATE_DIR)/test-results.xml" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+
+.PHONY: test-durations
+test-durations: ## rewrite docs/testing.md's table of where the time goes, from the last make test
+	$(PY) tests/durations.py
 
 .PHONY: test-unit
 test-unit: setup ## the tests that start no JVM and no service (docs/testing.md; make test includes them)
 	$(VENV)/bin/pytest -m unit
 
-# The reliability suite (docs/reliability.md) without the Airflow DAG runs; `make test` runs it too.
-FAULT_TESTS := test_bronze_ingest test_kafka_cluster test_pipeline_e2e test_merge_macro test_contract test_dbt_targets test_ingest_config test_security test_stack
 .PHONY: test-faults
-test-faults: setup ## the fault-injection and reliability tests only (make test includes them)
-	$(VENV)/bin/pytest $(FAULT_TESTS:%=tests/python/%.py)
+test-faults: setup ## the faults tier: the tests that kill, restart or break a service (docs/testing.md)
+	$(VENV)/bin/pytest -m faults
 
 # --- the pipeline ------------------------------------------------------------------------
 
