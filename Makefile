@@ -16,7 +16,7 @@ export LAKEHOUSE_STATE_DIR ?= $(CURDIR)/.state
 export LAKEHOUSE_JARS_DIR ?= $(CURDIR)/.cache/jars
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
 export SPARK_LOCAL_IP ?= 127.0.0.1
-# No telemetry or version pings: these machines have no internet, so they only add delay.
+# No telemetry or version pings (Python's copy: TELEMETRY_OFF in lakehouse/settings.py).
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DBT_VERSION_CHECK := false
@@ -140,9 +140,9 @@ airflow: setup ## start the metastore, Kafka, the Thrift server and a local Airf
 	@echo "airflow: lakehouse_pipeline runs when events arrive (try make produce) and on its schedule; run one now: make dag-test (docs/orchestration.md)"
 
 .PHONY: cluster
-cluster: setup ## start a Spark standalone cluster (a master, two workers) on 127.0.0.1:7077; use it with LAKEHOUSE_SPARK_MASTER
+cluster: setup ## start a Spark standalone cluster (a master, two workers); use it with LAKEHOUSE_SPARK_MASTER
 	@$(PY) -m services up cluster
-	@echo "cluster: export LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:$${SPARK_MASTER_PORT:-7077} for make ingest, make up (Thrift) and dbt; make down stops it"
+	@echo "cluster: export LAKEHOUSE_SPARK_MASTER=<the master above> for make ingest, make up (Thrift) and dbt; make down stops it"
 
 DAG ?= lakehouse_pipeline
 .PHONY: dag-test

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.private_stack import private_stack_env
+from lakehouse.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_DIR / "bench" / "results"
 DBT = str(Path(sys.executable).parent / "dbt")  # the venv's dbt, beside this interpreter
 # How busy the machine was when the benchmark began (bench_env), not when it wrote its result.

@@ -7,11 +7,11 @@ import os
 import socket
 from pathlib import Path
 
-from lakehouse.settings import PROJECT_DIR
+from lakehouse.settings import LOOPBACK, PROJECT_DIR, TELEMETRY_OFF
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on the loopback address that nothing listens on right now."""
     return free_ports(1)[0]
 
 
@@ -21,7 +21,7 @@ def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((LOOPBACK, 0))
         return [sock.getsockname()[1] for sock in sockets]
     finally:
         for sock in sockets:
@@ -37,15 +37,13 @@ def private_stack_env(state_dir: Path) -> dict[str, str]:
         "LAKEHOUSE_STATE_DIR": str(state_dir),
         "KAFKA_PORT": str(kafka_port),
         "KAFKA_CONTROLLER_PORT": str(controller_port),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+        "KAFKA_BOOTSTRAP_SERVERS": f"{LOOPBACK}:{kafka_port}",
         "THRIFT_PORT": str(thrift_port),
         "METASTORE_PORT": str(metastore_port),
         "REGISTRY_PORT": str(registry_port),
         "DBT_PROFILES_DIR": str(PROJECT_DIR / "profiles"),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_VERSION_CHECK": "false",
+        "SPARK_LOCAL_IP": LOOPBACK,
+        **TELEMETRY_OFF,
         "DBT_USE_COLORS": "false",
         "DBT_LOG_PATH": str(state_dir / "dbt-logs"),
         "DBT_TARGET_PATH": str(state_dir / "dbt-target"),

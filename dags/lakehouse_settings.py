@@ -88,9 +88,8 @@ def load(env: Mapping[str, str] | None = None) -> DagSettings:
             "LAKEHOUSE_STATE_DIR": str(stack.state_dir),
             "LAKEHOUSE_JARS_DIR": str(stack.jars_dir),
             "DBT_PROFILES_DIR": str(project_dir / "profiles"),
-            "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", "127.0.0.1"),
-            "DO_NOT_TRACK": "1",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", stack_settings.LOOPBACK),
+            **stack_settings.TELEMETRY_OFF,
         },
     )
 

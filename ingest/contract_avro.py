@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from ingest.contract import Contract, contracts
 from ingest.contract_dbt import UnsupportedSchemaError, for_dbt
+from lakehouse.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 AVRO_DIR = PROJECT_DIR / "ingest" / "contracts" / "avro"
 NAMESPACE = "lakehouse.contract"
 

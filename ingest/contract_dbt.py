@@ -11,12 +11,11 @@ Python step; tests/python/test_contract_dbt.py fails when it is stale.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from ingest.contract import Contract, contracts
+from lakehouse.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 MACRO_FILE = PROJECT_DIR / "macros" / "contract" / "event_contracts.sql"
 
 # JSON Schema value keywords -> the rule names the SQL checks use.

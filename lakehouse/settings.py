@@ -13,6 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Where every service binds and is reached unless its *_HOST setting says otherwise.
+LOOPBACK = "127.0.0.1"
+# No telemetry or version pings from dbt and the tools that honour DO_NOT_TRACK: these machines
+# reach no analytics endpoint, so each ping only adds a timeout. (The Makefile and
+# scripts/activate-hook.sh, which are shell, export the same three.)
+TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DBT_VERSION_CHECK": "false",
+}
 
 
 @dataclass(frozen=True)
@@ -27,14 +37,15 @@ class Settings:
     thrift_driver_memory: str
     kafka_heap: str
     start_timeout_s: float
-    airflow_host: str = "127.0.0.1"
+    airflow_host: str = LOOPBACK
     airflow_port: int = 8080
+    spark_master_host: str = LOOPBACK
     spark_master_port: int = 7077
     spark_master_ui_port: int = 8088
     spark_worker_memory: str = "2g"
-    metastore_host: str = "127.0.0.1"
+    metastore_host: str = LOOPBACK
     metastore_port: int = 1527
-    registry_host: str = "127.0.0.1"
+    registry_host: str = LOOPBACK
     registry_port: int = 8085
     kafka_nodes: int = 1
 
@@ -63,6 +74,15 @@ class Settings:
     def registry_url(self) -> str:
         """The schema registry's Confluent-compatible API (services/registry.py)."""
         return f"http://{self.registry_host}:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def spark_master_url(self) -> str:
+        """The standalone cluster's master (services/cluster.py)."""
+        return f"spark://{self.spark_master_host}:{self.spark_master_port}"
+
+    @property
+    def spark_master_ui_url(self) -> str:
+        return f"http://{self.spark_master_host}:{self.spark_master_ui_port}"
 
     @property
     def airflow_url(self) -> str:
@@ -110,22 +130,23 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         state_dir=Path(env.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state")).resolve(),
         jars_dir=Path(env.get("LAKEHOUSE_JARS_DIR", PROJECT_DIR / ".cache" / "jars")).resolve(),
-        kafka_host=env.get("KAFKA_HOST", "127.0.0.1"),
+        kafka_host=env.get("KAFKA_HOST", LOOPBACK),
         kafka_port=_port(env, "KAFKA_PORT", 9092),
         kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT", 9093),
-        thrift_host=env.get("THRIFT_HOST", "127.0.0.1"),
+        thrift_host=env.get("THRIFT_HOST", LOOPBACK),
         thrift_port=_port(env, "THRIFT_PORT", 10000),
         thrift_driver_memory=env.get("THRIFT_DRIVER_MEMORY", "2g"),
         kafka_heap=env.get("KAFKA_HEAP", "512m"),
         start_timeout_s=float(env.get("LAKEHOUSE_START_TIMEOUT", "120")),
-        airflow_host=env.get("AIRFLOW_HOST", "127.0.0.1"),
+        airflow_host=env.get("AIRFLOW_HOST", LOOPBACK),
         airflow_port=_port(env, "AIRFLOW_PORT", 8080),
+        spark_master_host=env.get("SPARK_MASTER_HOST", LOOPBACK),
         spark_master_port=_port(env, "SPARK_MASTER_PORT", 7077),
         spark_master_ui_port=_port(env, "SPARK_MASTER_UI_PORT", 8088),
         spark_worker_memory=env.get("SPARK_WORKER_MEMORY", "2g"),
-        metastore_host=env.get("METASTORE_HOST", "127.0.0.1"),
+        metastore_host=env.get("METASTORE_HOST", LOOPBACK),
         metastore_port=_port(env, "METASTORE_PORT", 1527),
-        registry_host=env.get("REGISTRY_HOST", "127.0.0.1"),
+        registry_host=env.get("REGISTRY_HOST", LOOPBACK),
         registry_port=_port(env, "REGISTRY_PORT", 8085),
         kafka_nodes=_kafka_nodes(env),
     )

@@ -1,12 +1,13 @@
 """A Spark standalone cluster on this machine: a master and two workers, separate processes.
 
-Started from the pyspark install (`bin/spark-class`), bound to 127.0.0.1. Point the ingest job,
-dbt's `local` target or the Thrift server at it with
-`LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:7077`: the profile then runs executors on the
-workers, which load the Delta and Kafka jars (spark.executor.extraClassPath) and run Python
-UDFs with the data venv's interpreter. The state folder is a local path that every process on
-this machine sees; on a real cluster, put the warehouse, bronze table and checkpoint on storage
-that every node sees (HDFS, S3, ABFS) instead.
+Started from the pyspark install (`bin/spark-class`), bound to SPARK_MASTER_HOST. Point the
+ingest job, dbt's `local` target or the Thrift server at it with
+`LAKEHOUSE_SPARK_MASTER=spark://<SPARK_MASTER_HOST>:<SPARK_MASTER_PORT>`: the profile then
+runs executors on the workers, which load the Delta and Kafka jars
+(spark.executor.extraClassPath) and run Python UDFs with the data venv's interpreter. The
+state folder is a local path that every process on this machine sees; on a real cluster, put
+the warehouse, bronze table and checkpoint on storage that every node sees (HDFS, S3, ABFS)
+instead.
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ def services(settings: Settings) -> list[Service]:
     master = _service(
         settings,
         "spark-master",
-        f"{MASTER_CLASS} --host 127.0.0.1 --port {settings.spark_master_port}",
+        f"{MASTER_CLASS} --host {settings.spark_master_host} --port {settings.spark_master_port}",
     )
     workers = [
         _service(
             settings,
             f"spark-worker-{n}",
-            f"{WORKER_CLASS} --host 127.0.0.1 --port {settings.spark_master_port + 10 + n}",
+            f"{WORKER_CLASS} --host {settings.spark_master_host} "
+            f"--port {settings.spark_master_port + 10 + n}",
         )
         for n in range(1, WORKERS + 1)
     ]
@@ -56,12 +58,12 @@ def service(settings: Settings) -> Service:
 
 
 def master_url(settings: Settings) -> str:
-    return f"spark://127.0.0.1:{settings.spark_master_port}"
+    return settings.spark_master_url
 
 
 def cluster_state(settings: Settings) -> dict | None:
     try:
-        url = f"http://127.0.0.1:{settings.spark_master_ui_port}/json/"
+        url = f"{settings.spark_master_ui_url}/json/"
         with urllib.request.urlopen(url, timeout=2) as response:
             return json.load(response)
     except (OSError, ValueError):
@@ -74,9 +76,10 @@ def _alive_workers(settings: Settings) -> int:
 
 
 def ports(settings: Settings) -> list[PortClaim]:
+    host = settings.spark_master_host
     return [
-        ("127.0.0.1", settings.spark_master_port, "the Spark master", "SPARK_MASTER_PORT"),
-        ("127.0.0.1", settings.spark_master_ui_port, "the Spark master UI", "SPARK_MASTER_UI_PORT"),
+        (host, settings.spark_master_port, "the Spark master", "SPARK_MASTER_PORT"),
+        (host, settings.spark_master_ui_port, "the Spark master UI", "SPARK_MASTER_UI_PORT"),
     ]
 
 
@@ -91,21 +94,23 @@ def up(settings: Settings) -> str:
     env = {
         **os.environ,
         "SPARK_HOME": str(spark_home()),
-        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOCAL_IP": settings.spark_master_host,
         "SPARK_LOCAL_DIRS": str(settings.tmp_dir / "spark-cluster"),
         "SPARK_WORKER_DIR": str(work_dir),
     }
     port_args = ["--port", str(settings.spark_master_port)]
     port_args += ["--webui-port", str(settings.spark_master_ui_port)]
     pid = master.start(
-        [spark_class, MASTER_CLASS, "--host", "127.0.0.1", *port_args], env, settings.state_dir
+        [spark_class, MASTER_CLASS, "--host", settings.spark_master_host, *port_args],
+        env,
+        settings.state_dir,
     )
     wait_until_healthy(
         master, pid, lambda: cluster_state(settings) is not None, settings.start_timeout_s
     )
     for n, worker in enumerate(workers, start=1):
         pid = worker.start(
-            [spark_class, WORKER_CLASS, "--host", "127.0.0.1",
+            [spark_class, WORKER_CLASS, "--host", settings.spark_master_host,
              "--port", str(settings.spark_master_port + 10 + n), "--webui-port", "0",
              "--cores", "1", "--memory", settings.spark_worker_memory, master_url(settings)],
             env,
@@ -114,7 +119,7 @@ def up(settings: Settings) -> str:
     wait_until_healthy(
         workers[-1], pid, lambda: _alive_workers(settings) == WORKERS, settings.start_timeout_s
     )
-    ui = f"http://127.0.0.1:{settings.spark_master_ui_port}"
+    ui = settings.spark_master_ui_url
     return (
         f"cluster up: master {master_url(settings)} (UI {ui}), "
         f"{WORKERS} workers with 1 core and {settings.spark_worker_memory} each"

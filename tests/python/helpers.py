@@ -10,6 +10,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.private_stack import free_port, private_stack_env
+from lakehouse.settings import PROJECT_DIR
 
 # What the tests import from here (free_port: bench/private_stack.py, shared with bench/).
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "stack_env",
 ]
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
