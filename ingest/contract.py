@@ -95,13 +95,13 @@ def contracts() -> dict[str, Contract]:
 
 
 @cache
-def _validators(name: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+def _structure_validator(name: str) -> Callable[[Any], Any]:
     try:
         schema = contracts()[name].schema
     except KeyError:
         known = ", ".join(sorted(contracts()))
         raise KeyError(f"no contract named {name!r} (known: {known})") from None
-    return fastjsonschema.compile(structure_of(schema)), fastjsonschema.compile(schema)
+    return fastjsonschema.compile(structure_of(schema))
 
 
 def _parse(value: bytes | str | None) -> tuple[Any, str | None]:
@@ -150,7 +150,7 @@ def structure_error(name: str, value: bytes | str | None) -> str | None:
             return None
         except (msgspec.DecodeError, ValueError):  # ValueError: not UTF-8
             pass  # the full check below finds (and words) the reason
-    return _check(_validators(name)[0], value)
+    return _check(_structure_validator(name), value)
 
 
 # --- the fast path: the ingest job checks every record ---------------------------------------
@@ -217,8 +217,3 @@ def _fast_structure_decoder(name: str) -> msgspec.json.Decoder | None:
         return msgspec.json.Decoder(_fast_type(structure, name))
     except _NoFastPathError:
         return None
-
-
-def contract_error(name: str, value: bytes | str | None) -> str | None:
-    """Why the message breaks the contract (structure or values), or None when it keeps it."""
-    return _check(_validators(name)[1], value)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from functools import cache
 from pathlib import Path
 
+import fastjsonschema
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.private_stack import free_port, private_stack_env
+from ingest import contract
 from lakehouse.settings import PROJECT_DIR
 
 # What the tests import from here (free_port: bench/private_stack.py, shared with bench/).
@@ -18,6 +21,7 @@ __all__ = [
     "VALID_ORDER",
     "VENV_BIN",
     "bootstrap_of",
+    "contract_error",
     "dead_letters",
     "free_port",
     "messages_in",
@@ -28,6 +32,17 @@ __all__ = [
 ]
 
 VENV_BIN = Path(sys.executable).parent
+
+
+@cache
+def _contract_validator(name: str):
+    return fastjsonschema.compile(contract.contracts()[name].schema)
+
+
+def contract_error(name: str, value: bytes | str | None) -> str | None:
+    """Why the message breaks its whole contract (structure and values), or None: the
+    reference the dbt checks are compared with. The ingest job checks the structure alone."""
+    return contract._check(_contract_validator(name), value)  # the job's own JSON parsing
 
 
 # The suite's Spark drivers are short-lived and see little data: C1 alone and the serial

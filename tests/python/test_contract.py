@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import jsonschema
 import pytest
-from helpers import PROJECT_DIR, VALID_ORDER
+from helpers import PROJECT_DIR, VALID_ORDER, contract_error
 
 from ingest import contract
 from ingest.generator import DEAD_LETTER_KINDS, MALFORMED_KINDS, QUARANTINE_KINDS, Trouble, generate
@@ -55,7 +55,7 @@ def test_every_generated_event_keeps_the_contract(messages) -> None:
     assert len(good) > 2000
     for message in good:
         assert reference_errors(message.contract, message.value) == [], message.value
-        assert contract.contract_error(message.contract, message.value) is None
+        assert contract_error(message.contract, message.value) is None
 
 
 def test_every_malformed_kind_breaks_the_contract(messages) -> None:
@@ -66,7 +66,7 @@ def test_every_malformed_kind_breaks_the_contract(messages) -> None:
             continue  # well-formed; the currencies seed rejects it (next test)
         for message in bad:
             assert reference_errors(message.contract, message.value), (kind, message.value)
-            assert contract.contract_error(message.contract, message.value) is not None
+            assert contract_error(message.contract, message.value) is not None
 
 
 def test_unknown_currencies_keep_the_contract_but_not_the_currencies_seed(messages) -> None:
@@ -75,7 +75,7 @@ def test_unknown_currencies_keep_the_contract_but_not_the_currencies_seed(messag
     bad = [m for m in messages if m.kind == "unknown_currency"]
     assert bad, "no unknown_currency message was generated"
     for message in bad:
-        assert contract.contract_error(message.contract, message.value) is None
+        assert contract_error(message.contract, message.value) is None
         assert json.loads(message.value)["currency"] not in known
 
 
@@ -119,7 +119,7 @@ def test_the_fast_structure_check_never_accepts_what_the_full_check_rejects(mess
         seen[message.contract] += 1
         name = message.contract
         assert contract._fast_structure_decoder(name).decode(message.value)  # the shortcut runs
-        full = contract._validators(name)[0]
+        full = contract._structure_validator(name)
         for mutated in _mutations(json.loads(message.value)):
             raw = json.dumps(mutated).encode()
             assert contract.structure_error(name, raw) == contract._check(full, raw), raw
@@ -161,7 +161,7 @@ def test_raw_message_failures_name_their_reason(messages, kind: str, reason: str
 def test_orders_contract_rules(change, keeps_contract) -> None:
     value = json.dumps({**VALID_ORDER, **change}).encode()
     assert (reference_errors("orders", value) == []) is keeps_contract
-    assert (contract.contract_error("orders", value) is None) is keeps_contract
+    assert (contract_error("orders", value) is None) is keeps_contract
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import os
 from datetime import datetime
 
 import pytest
-from helpers import PROJECT_DIR, VALID_ORDER, VENV_BIN, ok, run
+from helpers import PROJECT_DIR, VALID_ORDER, VENV_BIN, contract_error, ok, run
 
 from ingest import contract, contract_dbt
 
@@ -137,4 +137,4 @@ def test_staging_gives_the_first_rule_broken(staging_reasons, name, change, reas
     assert staging_reasons[name, index] == reason
     # The schema agrees: every case breaks the contract.
     value = json.dumps({**VALID[name], **change}).encode()
-    assert contract.contract_error(name, value) is not None
+    assert contract_error(name, value) is not None
