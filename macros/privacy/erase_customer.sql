@@ -238,14 +238,32 @@
         {{ log('erasure ' ~ erasure_id ~ ': ' ~ relation ~ ' ' ~ count ~ (' rows deleted' if erasure == 'delete_rows' else ' rows rewritten'), info=true) }}
     {%- endfor -%}
 
-    {#- 4. The old files, at once. -#}
+    {#- 4. The digests of first deliveries: int_event_first_deliveries keeps a digest of each
+        event as first delivered, and quarantine compares every later delivery with it. A
+        rewritten event read again (the lookback, a replay from Kafka) would be a conflicting
+        duplicate of itself, and a digest of the event as it was is one of personal data: the
+        rewritten events' digests are recomputed, as staging now computes them. -#}
+    {%- set deliveries = load_relation(ref('int_event_first_deliveries')) -%}
+    {%- if deliveries is not none -%}
+        {%- set count = merge_rewrite(deliveries, ['kafka_topic', 'kafka_partition', 'kafka_offset'],
+            'select s.kafka_topic, s.kafka_partition, s.kafka_offset, s.payload_hash from '
+            ~ ref('stg_shop__orders') ~ ' as s join ' ~ deliveries ~ ' as d using (event_id, '
+            ~ 'kafka_topic, kafka_partition, kafka_offset) where (s.customer_id = '
+            ~ sql_literal(erased_customer_id()) ~ ' or s.customer_email_hash = ' ~ hash_email("''")
+            ~ ') and s.payload_hash != d.payload_hash',
+            't.payload_hash = s.payload_hash') -%}
+        {%- do rewritten.update({deliveries | string: count}) -%}
+        {{ log('erasure ' ~ erasure_id ~ ': ' ~ deliveries ~ ' ' ~ count ~ ' digests recomputed', info=true) }}
+    {%- endif -%}
+
+    {#- 5. The old files, at once. -#}
     {%- do run_query('set spark.databricks.delta.retentionDurationCheck.enabled = false') -%}
     {%- for relation, count in rewritten.items() if count > 0 -%}
         {%- do run_query('vacuum ' ~ relation ~ ' lite retain 0 hours') -%}
     {%- endfor -%}
     {%- do run_query('set spark.databricks.delta.retentionDurationCheck.enabled = true') -%}
 
-    {#- 5. What it did. -#}
+    {#- 6. What it did. -#}
     {%- do run_query(log_row.replace('{step}', 'done').replace('{rows}', sql_literal(tojson(rewritten)))) -%}
     {{ log('erasure ' ~ erasure_id ~ ': done, ' ~ tojson(rewritten), info=true) }}
 {% endmacro %}

@@ -28,6 +28,16 @@ def test_the_ingest_job_hashes_and_replaces_ids_as_the_erasure_does() -> None:
     assert hashed.group(2) == ingest_config.IngestConfig.email_salt
 
 
+def test_the_erasure_finds_a_field_by_the_ingest_jobs_pattern(spark) -> None:
+    # The macro's pattern is a SQL literal: Spark's parser, not Python's, says what it holds.
+    literal = re.search(r"regexp_extract\(\{\{ text \}\}, ('[^\n]*'), 1\)", MACRO)
+    assert literal, "no json_string_field in macros/privacy/erase_customer.sql"
+    sql = literal.group(1).replace("{{ name }}", "customer_email")
+    assert spark.sql(f"select {sql} as p").first()["p"] == erasures.FIELD.format(
+        name="customer_email"
+    )
+
+
 def test_the_record_is_read_from_its_table_and_absent_before_the_first_erasure(tmp_path) -> None:
     from deltalake import write_deltalake
 
