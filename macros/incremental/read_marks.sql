@@ -7,13 +7,15 @@
       partitions and Delta skips files statically.
     - unread_rows(column): the filter for a model that reads staging (bronze): rows ingested
       after this model's read mark, less var('silver_lookback_hours') for late arrivals.
+    - unread_by(relation, column): the same filter for any model; the staging tests name it
+      `__unread_by(<model>, <column>)__` in their `where` (macros/testing/where_subquery.sql).
     - changed_since_read_mark(upstream_column, column): the filter for a model that reads
       another model: its rows whose `upstream_column` is newer than this model's read mark.
     - record_read_mark(inputs): a post-hook for a model that keeps only some of what it reads
       (quarantine: the invalid rows), whose newest row therefore says little about how far it
       has read. It records the newest _ingested_at of its inputs in a Delta table property.
       Such a model says so in its config, meta={'read_mark': 'recorded'}: only those are
-      asked for a recorded mark (a `show tblproperties` round trip each).
+      asked for a recorded mark (has_recorded_read_mark; a `show tblproperties` round trip).
     On a full refresh, or the first run, the filters are `true`: everything is read.
 -#}
 
@@ -27,7 +29,7 @@
     {%- endset -%}
     {%- set newest = run_query(query).columns[0].values()[0] -%}
     {%- set mark = "timestamp'" ~ (newest or '1970-01-01 00:00:00') ~ "'" -%}
-    {%- set recorded = recorded_read_mark_micros(relation) if records_read_mark(relation) else none -%}
+    {%- set recorded = recorded_read_mark_micros(relation) if has_recorded_read_mark(relation) else none -%}
     {%- if recorded is not none -%}
         {%- set mark = 'greatest(' ~ mark ~ ', timestamp_micros(' ~ recorded ~ '))' -%}
     {%- endif -%}
@@ -95,7 +97,7 @@
 {%- endmacro %}
 
 
-{% macro records_read_mark(relation) -%}
+{% macro has_recorded_read_mark(relation) -%}
     {#- False for a model of this project without meta.read_mark = 'recorded': no lookup. -#}
     {%- for node in graph.nodes.values() if node.resource_type == 'model'
             and node.alias | lower == relation.identifier | lower

@@ -19,7 +19,7 @@
     {%- set state = {'where': where} -%}
     {%- for found in modules.re.finditer(placeholder, where) -%}
         {%- do state.update({'where': state['where'].replace(
-            found.group(0), '(' ~ not_yet_read_by(found.group(1), found.group(2)) ~ ')')}) -%}
+            found.group(0), '(' ~ unread_by_model(found.group(1), found.group(2)) ~ ')')}) -%}
     {%- endfor -%}
     {#- The alias: else Spark reads `x where (...)` as the alias `where` with column names. -#}
     {%- set filtered -%}
@@ -29,7 +29,7 @@
 {%- endmacro %}
 
 
-{% macro not_yet_read_by(model_name, high_water_mark) -%}
+{% macro unread_by_model(model_name, column) -%}
     {%- if not execute or flags.FULL_REFRESH -%}
         {{ return('true') }}
     {%- endif -%}
@@ -48,5 +48,5 @@
     {%- if relation is none -%}
         {{ return('true') }}
     {%- endif -%}
-    {{ return(unread_by(relation, high_water_mark)) }}
+    {{ return(unread_by(relation, column)) }}
 {%- endmacro %}
