@@ -19,7 +19,7 @@ import lakehouse_alerts as alerts
 from airflow.sdk import DAG, Param
 from lakehouse_dbt import dbt_task_group
 from lakehouse_ingest import ingest_step
-from lakehouse_settings import SETTINGS
+from lakehouse_settings import SETTINGS, dbt_var_default
 from lakehouse_triggers import pipeline_schedule
 
 with DAG(
@@ -51,7 +51,7 @@ with DAG(
             "empty: everything",
         ),
         "silver_lookback_hours": Param(
-            1,
+            dbt_var_default("silver_lookback_hours"),
             type="integer",
             minimum=0,
             description="silver re-reads this much bronze before its newest row",

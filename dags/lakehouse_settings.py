@@ -1,7 +1,7 @@
 """The DAGs' settings, read once from the environment into one typed object, `SETTINGS`.
 
 No Variable or connection lookups: a DAG file must parse fast and do no I/O beyond the
-manifest. Each variable and its default: docs/configuration.md.
+manifest and dbt_project.yml's vars. Each variable and its default: docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -92,6 +92,14 @@ def load(env: Mapping[str, str] | None = None) -> DagSettings:
             **stack_settings.TELEMETRY_OFF,
         },
     )
+
+
+def dbt_var_default(name: str) -> Any:
+    """A dbt var's default, as dbt_project.yml defines it (the one place it is written)."""
+    import yaml
+
+    with (SETTINGS.project_dir / "dbt_project.yml").open() as project:
+        return yaml.safe_load(project)["vars"][name]
 
 
 def ingest_settings(env: Mapping[str, str] | None = None) -> Any:

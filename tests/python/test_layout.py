@@ -1,11 +1,13 @@
 """The packages import one way: lakehouse (settings) <- ingest <- services <- dags, bench, tests.
-A cycle would make any of them impossible to lift out, or to import on its own."""
+A cycle would make any of them impossible to lift out, or to import on its own. And a dbt var's
+default is written in dbt_project.yml alone."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import importlib.util
+import re
 
 import pytest
 from helpers import PROJECT_DIR
@@ -92,3 +94,31 @@ def test_dag_files_only_wire_tasks_and_no_module_imports_one() -> None:
         assert not imported & dag_files, f"{path.name} imports a DAG file"
         ignored = (PROJECT_DIR / "dags" / ".airflowignore").read_text().split()
         assert (path.name in ignored) is (path.stem not in dag_files), path.name
+
+
+def test_no_doc_or_dag_restates_a_dbt_vars_default() -> None:
+    # dbt_project.yml is where each var's default lives; the docs and the DAG params point
+    # there. The shapes a restatement took: "`var` (default 1)", a table row "| `var` | 1 |",
+    # and a DAG param "var": Param(1, ...).
+    import yaml
+
+    defaults = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    texts = {
+        str(path.relative_to(PROJECT_DIR)): path.read_text()
+        for path in [PROJECT_DIR / "README.md", *sorted((PROJECT_DIR / "docs").glob("*.md")),
+                     *sorted((PROJECT_DIR / "dags").glob("*.py"))]
+    }  # fmt: skip
+    restated = []
+    for name, value in defaults.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        shown = re.escape(str(value))
+        for pattern in (
+            rf"`{name}` \(default `?{shown}`?\)",
+            rf"\| `{name}` \| `?{shown}`? \|",
+            rf"\"{name}\": Param\(\s*{shown},",
+        ):
+            restated += [
+                f"{where}: {name}" for where, text in texts.items() if re.search(pattern, text)
+            ]
+    assert not restated, restated
