@@ -125,28 +125,43 @@ def _kafka_nodes(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def _checked_kafka_ports(settings: Settings) -> Settings:
+    """Every node's two ports apart and in range: node n's are the first node's plus 2(n-1)."""
+    ports = [p for n in range(1, settings.kafka_nodes + 1) for p in settings.kafka_node_ports(n)]
+    if len(set(ports)) < len(ports) or max(ports) > 65535:
+        raise SystemExit(
+            f"KAFKA_PORT={settings.kafka_port}, KAFKA_CONTROLLER_PORT="
+            f"{settings.kafka_controller_port} and KAFKA_NODES={settings.kafka_nodes}: the nodes' "
+            f"ports ({', '.join(map(str, ports))}) must differ and stay below 65536; node n "
+            "takes both ports plus 2(n-1), so give the controller an odd offset from the broker"
+        )
+    return settings
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
-    return Settings(
-        state_dir=Path(env.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state")).resolve(),
-        jars_dir=Path(env.get("LAKEHOUSE_JARS_DIR", PROJECT_DIR / ".cache" / "jars")).resolve(),
-        kafka_host=env.get("KAFKA_HOST", LOOPBACK),
-        kafka_port=_port(env, "KAFKA_PORT", 9092),
-        kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT", 9093),
-        thrift_host=env.get("THRIFT_HOST", LOOPBACK),
-        thrift_port=_port(env, "THRIFT_PORT", 10000),
-        thrift_driver_memory=env.get("THRIFT_DRIVER_MEMORY", "2g"),
-        kafka_heap=env.get("KAFKA_HEAP", "512m"),
-        start_timeout_s=float(env.get("LAKEHOUSE_START_TIMEOUT", "120")),
-        airflow_host=env.get("AIRFLOW_HOST", LOOPBACK),
-        airflow_port=_port(env, "AIRFLOW_PORT", 8080),
-        spark_master_host=env.get("SPARK_MASTER_HOST", LOOPBACK),
-        spark_master_port=_port(env, "SPARK_MASTER_PORT", 7077),
-        spark_master_ui_port=_port(env, "SPARK_MASTER_UI_PORT", 8088),
-        spark_worker_memory=env.get("SPARK_WORKER_MEMORY", "2g"),
-        metastore_host=env.get("METASTORE_HOST", LOOPBACK),
-        metastore_port=_port(env, "METASTORE_PORT", 1527),
-        registry_host=env.get("REGISTRY_HOST", LOOPBACK),
-        registry_port=_port(env, "REGISTRY_PORT", 8085),
-        kafka_nodes=_kafka_nodes(env),
+    return _checked_kafka_ports(
+        Settings(
+            state_dir=Path(env.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state")).resolve(),
+            jars_dir=Path(env.get("LAKEHOUSE_JARS_DIR", PROJECT_DIR / ".cache" / "jars")).resolve(),
+            kafka_host=env.get("KAFKA_HOST", LOOPBACK),
+            kafka_port=_port(env, "KAFKA_PORT", 9092),
+            kafka_controller_port=_port(env, "KAFKA_CONTROLLER_PORT", 9093),
+            thrift_host=env.get("THRIFT_HOST", LOOPBACK),
+            thrift_port=_port(env, "THRIFT_PORT", 10000),
+            thrift_driver_memory=env.get("THRIFT_DRIVER_MEMORY", "2g"),
+            kafka_heap=env.get("KAFKA_HEAP", "512m"),
+            start_timeout_s=float(env.get("LAKEHOUSE_START_TIMEOUT", "120")),
+            airflow_host=env.get("AIRFLOW_HOST", LOOPBACK),
+            airflow_port=_port(env, "AIRFLOW_PORT", 8080),
+            spark_master_host=env.get("SPARK_MASTER_HOST", LOOPBACK),
+            spark_master_port=_port(env, "SPARK_MASTER_PORT", 7077),
+            spark_master_ui_port=_port(env, "SPARK_MASTER_UI_PORT", 8088),
+            spark_worker_memory=env.get("SPARK_WORKER_MEMORY", "2g"),
+            metastore_host=env.get("METASTORE_HOST", LOOPBACK),
+            metastore_port=_port(env, "METASTORE_PORT", 1527),
+            registry_host=env.get("REGISTRY_HOST", LOOPBACK),
+            registry_port=_port(env, "REGISTRY_PORT", 8085),
+            kafka_nodes=_kafka_nodes(env),
+        )
     )

@@ -183,3 +183,18 @@ def test_up_fails_fast_naming_a_taken_port(tmp_path) -> None:
     assert "port 9092" in result.stderr
     assert elapsed < 60, "a taken port must be reported at once, not after a start-up timeout"
     assert pids(tmp_path / "state") == {}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"KAFKA_NODES": "3", "KAFKA_CONTROLLER_PORT": "9094"}, "9094, 9094"),
+        ({"KAFKA_NODES": "2", "KAFKA_PORT": "65535"}, "65537"),
+        ({"KAFKA_NODES": "0"}, "1 to 5"),
+    ],
+)
+def test_kafka_nodes_whose_ports_clash_or_overflow_are_refused(env, named) -> None:
+    with pytest.raises(SystemExit, match=named):
+        settings.load(env)
+    assert settings.load({"KAFKA_NODES": "3"}).kafka_bootstrap.count(",") == 2
