@@ -7,6 +7,9 @@ broker, then times, on the same data:
   before and after the bronze runs (the faster counts);
 - Spark's own ceiling: its Kafka source alone into a sink that drops every row (`noop`), twice
   in one fresh JVM (cold, then warm): what no bronze job on this machine can beat;
+- the naive job (bench/naive_ingest.py: Kafka -> strings -> Delta, no checks, no dead letters)
+  against the bronze job as shipped, BENCH_REPEATS times each (default 2), alternating which
+  goes first, each into a fresh table: wall time with JVM start, and the ratio of the rates;
 - the bronze job (`python -m ingest.bronze`, availableNow) into a fresh table, as shipped and
   with each setting of VARIANTS (`BENCH_VARIANTS=default,...` picks some): events/s over its
   micro-batches (from StreamingQueryProgress), after the first (warm-up) batch, and over its
@@ -175,6 +178,48 @@ def time_bronze(env: dict[str, str], name: str, settings: dict[str, str], produc
     }
 
 
+def time_naive(env: dict[str, str], produced: int, attempt: int) -> float:
+    """One run of the naive job into a fresh table: its wall time, JVM start included."""
+    from deltalake import DeltaTable
+
+    table = Path(env["LAKEHOUSE_STATE_DIR"]) / "bronze" / f"naive-{attempt}"
+    print(f"bench: the naive job (run {attempt + 1})", file=sys.stderr)
+    wall_s, _ = run(
+        [sys.executable, str(Path(__file__).with_name("naive_ingest.py")), str(table)],
+        env,
+        capture=False,
+    )
+    actions = DeltaTable(str(table)).get_add_actions(flatten=True)
+    rows = sum(actions.column("num_records").to_pylist())
+    assert rows == produced, f"the naive job wrote {rows} of {produced}"
+    return wall_s
+
+
+def head_to_head(env: dict[str, str], produced: int, repeats: int) -> tuple[dict, dict]:
+    """The naive job and the bronze job as shipped, alternately first; the naive job's figures
+    and the shipped job's first run (its full figures)."""
+    naive_s: list[float] = []
+    shipped: list[dict] = []
+    for attempt in range(repeats):
+        order = ("naive", "shipped") if attempt % 2 == 0 else ("shipped", "naive")
+        for job in order:
+            if job == "naive":
+                naive_s.append(round(time_naive(env, produced, attempt), 1))
+            else:
+                shipped.append(
+                    time_bronze(env, f"default-{attempt}", VARIANTS["default"], produced)
+                )
+    ours_s = [r["wall_seconds_with_jvm_start"] for r in shipped]
+    naive = {
+        "wall_seconds_with_jvm_start": naive_s,
+        "shipped_wall_seconds_with_jvm_start": ours_s,
+        "events_per_s_wall": round(produced / min(naive_s)),
+        # The best run of each: a slow spell of the machine in one run flatters neither.
+        "ratio_shipped_to_naive": round(min(naive_s) / min(ours_s), 3),
+    }
+    return naive, shipped[0]
+
+
 def _ratio(over: float | None, under: float | None) -> float | None:
     return round(over / under, 3) if over and under else None
 
@@ -212,6 +257,9 @@ def _chosen(var: str, known: Iterable[str], required: str) -> list[str]:
 
 def main() -> None:
     events = int(os.environ.get("BENCH_EVENTS", "1000000"))
+    repeats = int(os.environ.get("BENCH_REPEATS", "2"))
+    if repeats < 1:
+        raise SystemExit("BENCH_REPEATS: at least 1")
     variants = _chosen("BENCH_VARIANTS", VARIANTS, "default")
     with_avro = "avro" in _chosen("BENCH_FORMATS", FORMATS, "json")
     env = bench_env("ingest")
@@ -235,9 +283,10 @@ def main() -> None:
         print("bench: Spark's Kafka source alone (cold, then warm)", file=sys.stderr)
         _, out = run([sys.executable, __file__, "--spark-source-alone"], env)
         source_s = json.loads(out.splitlines()[-1])
-        # The JSON run as shipped, then the Avro one beside it (a slow spell of the machine
+        naive, shipped_run = head_to_head(env, produced, repeats)
+        # The Avro run right after the last JSON run as shipped (a slow spell of the machine
         # should hit both), then the other variants.
-        runs = {"default": time_bronze(env, "default", VARIANTS["default"], produced)}
+        runs = {"default": shipped_run}
         if with_avro:
             avro_run = time_bronze(env, "default, orders as Avro", AVRO, produced)
         for name in variants:
@@ -295,12 +344,14 @@ def main() -> None:
             },
             "bronze": shipped,
             "ratio_to_ceiling": shipped["ratio_to_ceiling"],
+            "naive": naive,
             "variants": runs,
             "avro": avro,
             "goals": {
                 "events_per_s": 100_000,
                 "ratio_to_ceiling": 0.25,
                 "avro_ratio_to_json_events_per_s": 1.0,
+                "ratio_shipped_to_naive": 1.0,
             },
         },
     )
