@@ -26,15 +26,23 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 JAVA_CLASS = "lakehouse.contract.FastStructureCheck"
+TALLY_CLASS = "lakehouse.contract.CheckTally"
+TALLY_FUNCTION = "lakehouse_check_tally"
+
+
+def _java_class(spark: SparkSession, name: str) -> JavaClass | None:
+    found = spark.sparkContext._jvm
+    for part in name.split("."):
+        found = getattr(found, part)
+    # py4j answers a JavaPackage for a missing class.
+    return found if isinstance(found, JavaClass) else None
 
 
 def register(spark: SparkSession, names: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     """Register one SQL function per contract: ({contract: function name}, why others have none)."""
     jvm = spark.sparkContext._jvm
-    check_class = jvm
-    for part in JAVA_CLASS.split("."):
-        check_class = getattr(check_class, part)
-    if not isinstance(check_class, JavaClass):  # py4j answers a JavaPackage for a missing class
+    check_class = _java_class(spark, JAVA_CLASS)
+    if check_class is None:
         return {}, [f"{JAVA_CLASS} is not on the class path (`make setup` builds it)"]
     functions, problems = {}, []
     for name in sorted(set(names)):
@@ -56,11 +64,16 @@ def register(spark: SparkSession, names: Iterable[str]) -> tuple[dict[str, str],
 
 
 def surely_well_formed(
-    spark: SparkSession, topics: Iterable[str], contract_of: Callable[[str], str | None]
+    spark: SparkSession,
+    topics: Iterable[str],
+    contract_of: Callable[[str], str | None],
+    value: Column | None = None,
 ) -> tuple[Column | None, list[str]]:
-    """A boolean column over Kafka rows (topic, value): true when the value surely keeps its
-    topic's contract structure, false when the Python check must decide; and the reasons some
-    topics have no shortcut. None when no topic has one."""
+    """A boolean column over Kafka rows (topic, and `value`: the binary `value` column unless
+    given): true when the value surely keeps its topic's contract structure, false when the
+    Python check must decide; and the reasons some topics have no shortcut. None when no topic
+    has one."""
+    message = sf.col("value") if value is None else value
     by_topic = {topic: contract_of(topic) for topic in topics}
     known = {name for name in by_topic.values() if name in contract.contracts()}
     functions, problems = register(spark, known)
@@ -69,8 +82,38 @@ def surely_well_formed(
         if name not in functions:
             continue
         when = sf.col("topic") == sf.lit(topic)
-        value = sf.call_function(functions[name], sf.col("value"))
-        shortcut = sf.when(when, value) if shortcut is None else shortcut.when(when, value)
+        sure = sf.call_function(functions[name], message)
+        shortcut = sf.when(when, sure) if shortcut is None else shortcut.when(when, sure)
     if shortcut is None:
         return None, problems
     return shortcut.otherwise(sf.lit(False)), problems
+
+
+class CheckTally:
+    """The check's verdicts counted in the bronze write itself (`CheckTally.java`): after the
+    write, the rows it wrote and those the check was unsure of, without reading them back."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        tally_class = _java_class(spark, TALLY_CLASS)
+        if tally_class is None:
+            raise RuntimeError(f"{TALLY_CLASS} is not on the class path (`make setup` builds it)")
+        context = spark.sparkContext._jsc.sc()
+        self._rows = context.longAccumulator("lakehouse: rows the bronze write checked")
+        self._unsure = context.longAccumulator("lakehouse: rows the JVM check was unsure of")
+        jvm = spark.sparkContext._jvm
+        long = jvm.org.apache.spark.sql.types.DataTypes.LongType
+        function = jvm.org.apache.spark.sql.functions.udf(
+            tally_class(self._rows, self._unsure), long
+        )
+        # Not deterministic, so the optimizer neither drops nor repeats it: one count per row.
+        spark._jsparkSession.udf().register(TALLY_FUNCTION, function.asNondeterministic())
+
+    def passing(self, sure: Column, offset: Column) -> Column:
+        """`offset` (a bigint) unchanged, each row counted, and counted as unsure unless `sure`
+        is true."""
+        return sf.call_function(TALLY_FUNCTION, sure, offset)
+
+    def counts(self) -> tuple[int, int]:
+        """(rows, unsure rows) counted since this tally was made; subtract two readings to get a
+        write's own."""
+        return int(self._rows.value()), int(self._unsure.value())

@@ -15,6 +15,8 @@ from ingest.bronze import avro, erasures
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
+    from ingest.jvm_contract import CheckTally
+
 log = logging.getLogger(__name__)
 
 BRONZE_COLUMNS = (
@@ -189,8 +191,10 @@ class BatchWriter:
     # Set once SIGTERM or Ctrl-C came: the next batch is refused (see __call__), its id kept.
     stop_requested: bool = False
     stopped_before: int | None = None
-    _shortcut_ready: bool = False
-    _shortcut_column: Column | None = None
+    # The shortcut column by the value's type (see _shortcut), and the write's tally.
+    _shortcuts: dict[str, Column | None] = field(default_factory=dict)
+    _tally_ready: bool = False
+    _tally: CheckTally | None = None
 
     def __post_init__(self) -> None:
         formats = {t: self.conf.topic_format(t) for t in self.topics}
@@ -219,25 +223,52 @@ class BatchWriter:
             self.app_id = f"lakehouse-bronze-{json.loads(metadata)['id']}"
         return self.app_id
 
-    def _shortcut(self, spark: SparkSession) -> Column | None:
-        if not self._shortcut_ready:
+    def _shortcut(self, spark: SparkSession, text_value: bool = False) -> Column | None:
+        """True where a row surely keeps its contract (None: no topic has the JVM check), over
+        `checkable` rows, or over bronze rows as written (`text_value`: `value` a string)."""
+        key = "text" if text_value else "bytes"
+        if key not in self._shortcuts:
+            from pyspark.sql import functions as sf
+
             from ingest.jvm_contract import surely_well_formed
 
             # Not for Avro topics: their records are checked as they are decoded.
             json_topics = [
                 t for t in self.topics if t not in self.avro_readers or t in self.auto_topics
             ]
-            self._shortcut_column, problems = surely_well_formed(
-                spark, json_topics, self.conf.contract_of
+            value = sf.col("value").cast("binary") if text_value else sf.col("value")
+            shortcut, problems = surely_well_formed(
+                spark, json_topics, self.conf.contract_of, value
             )
-            for problem in problems:
+            for problem in problems if not self._shortcuts else ():
                 log.warning(
                     "no JVM contract check (%s): Python checks every message instead, which is "
                     "slower",
                     problem,
                 )
-            self._shortcut_ready = True
-        return self._shortcut_column
+            if self.avro_readers:
+                # A decoded Avro record was checked as it was decoded (types by its schema,
+                # timestamps by avro.value_and_error): only its value_error decides, so with
+                # Avro topics alone the check reads no `value` at all.
+                shortcut = sf.when(
+                    sf.col("value_format") == "avro", sf.col("value_error").isNull()
+                ).otherwise(sf.lit(False) if shortcut is None else shortcut)
+            self._shortcuts[key] = shortcut
+        return self._shortcuts[key]
+
+    def _check_tally(self, spark: SparkSession) -> CheckTally | None:
+        """The tally that checks each row in the write itself; None when there is no dead-letter
+        check or no shortcut to count."""
+        if not self._tally_ready:
+            self._tally_ready = True
+            if self.conf.dead_letter and self._shortcut(spark) is not None:
+                from ingest.jvm_contract import CheckTally
+
+                try:
+                    self._tally = CheckTally(spark)
+                except RuntimeError as exc:
+                    log.warning("%s: each batch is read back for the contract check", exc)
+        return self._tally
 
     def _rows(
         self,
@@ -256,25 +287,27 @@ class BatchWriter:
         ingested_at: int,
         writers: dict[int, avro.WriterSchema],
         erased: erasures.Erased,
+        tallied: tuple[int, int] | None,
     ) -> int:
+        """Publish the batch's dead letters; `tallied`: the write's (rows, unsure rows) when the
+        write counted them (CheckTally), so a clean batch is not read again."""
         from pyspark.sql import functions as sf
 
         from ingest.dead_letter import publish_dead_letters
 
         spark = batch.sparkSession
         shortcut = self._shortcut(spark)
-        if self.avro_readers:
-            # A decoded Avro record was checked as it was decoded (types by its schema,
-            # timestamps by avro.value_and_error): only its value_error decides, so with Avro
-            # topics alone the check reads no `value` at all.
-            shortcut = sf.when(
-                sf.col("value_format") == "avro", sf.col("value_error").isNull()
-            ).otherwise(sf.lit(False) if shortcut is None else shortcut)
         records = landed_rows(spark, self.conf.bronze_path, ingested_at)
+        if tallied is not None and tallied[0] > 0:
+            # The write ran (Delta skips a batch it already holds before reading any row) and
+            # checked every row it wrote: the common case ends here, with nothing read again.
+            if tallied[1] == 0:
+                return 0
+            return publish_dead_letters(records.where(~shortcut), self.conf)
         if shortcut is None:
             landed = not records.isEmpty()
         else:
-            # One Spark job for the common case: rows landed, and all surely well-formed.
+            # One Spark job: rows landed, and all surely well-formed.
             counts = records.select(sf.count(sf.lit(1)), sf.count_if(~shortcut)).first()
             landed = counts[0] > 0
             if landed and counts[1] == 0:
@@ -306,9 +339,16 @@ class BatchWriter:
         writers = self._writers()
         # Read each batch, so an erasure recorded a second ago holds for this batch.
         erased = erasures.erased_customers(self.conf.erasures_path)
+        rows = self._rows(batch, ingested_at, writers, erased)
+        tally = self._check_tally(spark)
+        if tally is not None:
+            # The check rides along the write: Kafka is read once and `value` never read back.
+            before = tally.counts()
+            rows = rows.withColumn(
+                "offset", tally.passing(self._shortcut(spark, text_value=True), rows["offset"])
+            )
         (
-            self._rows(batch, ingested_at, writers, erased)
-            .write.format("delta")
+            rows.write.format("delta")
             .mode("append")
             .option("txnAppId", self._txn_app_id(spark))
             .option("txnVersion", str(batch_id))
@@ -316,8 +356,14 @@ class BatchWriter:
             .save(self.conf.bronze_path)
         )
         written = time.monotonic()
+        tallied = None
+        if tally is not None:
+            rows_now, unsure_now = tally.counts()
+            tallied = (rows_now - before[0], unsure_now - before[1])
         if self.conf.dead_letter:
-            self.dead_letters_of[batch_id] = self._dead_letters(batch, ingested_at, writers, erased)
+            self.dead_letters_of[batch_id] = self._dead_letters(
+                batch, ingested_at, writers, erased, tallied
+            )
             self.dead_lettered += self.dead_letters_of[batch_id]
         self.timings[batch_id] = {
             "bronze_write": written - started,

@@ -265,3 +265,32 @@ def test_a_schema_the_jvm_shortcut_does_not_model_leaves_it_to_python(spark, mon
     assert problems == ['flags: $.on: type "boolean" is not modelled']
     column, problems = jvm_contract.surely_well_formed(spark, ["flags-topic"], lambda _: "flags")
     assert column is None and len(problems) == 1
+
+
+def test_the_tally_counts_in_the_write_the_rows_and_those_the_jvm_check_is_unsure_of(
+    spark, messages, tmp_path
+) -> None:
+    """The check as the bronze write runs it (ingest/bronze/writer.py): every row written
+    unchanged, every row counted, and the unsure rows counted again, in that write's job."""
+    from ingest import jvm_contract
+
+    texts = [
+        m.value.decode(errors="ignore") for m in messages if m.contract == "orders" and m.value
+    ]
+    rows = [("orders", text, offset) for offset, text in enumerate(texts)]
+    written = spark.createDataFrame(rows, "topic string, value string, offset bigint")
+    shortcut, problems = jvm_contract.surely_well_formed(
+        spark, ["orders"], lambda _: "orders", written["value"].cast("binary")
+    )
+    assert shortcut is not None and problems == []
+    unsure = written.where(~shortcut).count()
+    assert 0 < unsure < len(rows)  # the generated events hold both kinds
+    tally = jvm_contract.CheckTally(spark)
+    assert tally.counts() == (0, 0)
+    written.withColumn("offset", tally.passing(shortcut, written["offset"])).write.parquet(
+        str(tmp_path / "tallied")
+    )
+    assert tally.counts() == (len(rows), unsure)
+    assert sorted(map(tuple, spark.read.parquet(str(tmp_path / "tallied")).collect())) == sorted(
+        rows
+    )

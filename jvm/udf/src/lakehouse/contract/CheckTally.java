@@ -1,0 +1,34 @@
+package lakehouse.contract;
+
+import org.apache.spark.sql.api.java.UDF2;
+import org.apache.spark.util.LongAccumulator;
+
+/**
+ * The contract check in the same pass as the bronze write (ingest/bronze/writer.py).
+ *
+ * <p>call(sure, offset) returns the offset unchanged, and counts the row, and the row again in
+ * {@code unsure} when the check was not sure of it. Put over the written `offset` column, it
+ * lets the job know after the write, without reading the batch back, whether any row needs the
+ * Python check. The offset, not the value, passes through: a number crosses unchanged and
+ * costs nothing, while a value with invalid UTF-8 would come out of a Java String repaired. Spark merges a task's counts once, when the task succeeds; a task run twice
+ * (retried, speculative) can only count more, which costs a read-back, never a missed check.
+ */
+public final class CheckTally implements UDF2<Boolean, Long, Long> {
+  private static final long serialVersionUID = 1L;
+  private final LongAccumulator rows;
+  private final LongAccumulator unsure;
+
+  public CheckTally(LongAccumulator rows, LongAccumulator unsure) {
+    this.rows = rows;
+    this.unsure = unsure;
+  }
+
+  @Override
+  public Long call(Boolean sure, Long offset) {
+    rows.add(1);
+    if (sure == null || !sure) {
+      unsure.add(1);
+    }
+    return offset;
+  }
+}
