@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ingest import config as ingest_config
 from ingest.bronze import avro, erasures
@@ -46,33 +46,52 @@ BRONZE_TABLE_PROPERTIES = {
 }
 
 
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "int": pa.int32(),
+        "bigint": pa.int64(),
+        "binary": pa.binary(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "array<struct<key:string,value:binary>>": pa.list_(
+            pa.struct([("key", pa.string()), ("value", pa.binary())])
+        ),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in BRONZE_COLUMNS])
+
+
 def ensure_bronze_table(spark: SparkSession, path: str) -> None:
     """Create the table with its layout and properties before the first write.
 
-    By path, with no catalog call: the ingest job needs no metastore (dbt registers the table,
-    macros/bronze/register_bronze.sql), so it runs while a Thrift server holds the metastore.
+    By path and with delta-rs, with no catalog call and no Spark job: the ingest job needs no
+    metastore (dbt registers the table, macros/bronze/register_bronze.sql), so it runs while a
+    Thrift server holds the metastore; and a Spark write of an empty table cost the job about
+    6 s before its first batch (docs/benchmarks.md).
     """
-    from delta.tables import DeltaTable
+    from deltalake import DeltaTable
 
-    if DeltaTable.isDeltaTable(spark, path):
+    if DeltaTable.is_deltatable(path):
         _add_missing_columns(spark, path)
         _allow_erasures(spark, path)
         return
-    schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
-    (
-        spark.createDataFrame([], schema)
-        .write.format("delta")
-        .partitionBy("ingest_date")
-        .options(**BRONZE_TABLE_PROPERTIES)
-        .mode("errorifexists")
-        .save(path)
+    DeltaTable.create(
+        path,
+        _arrow_schema(),
+        mode="error",
+        partition_by=["ingest_date"],
+        configuration=BRONZE_TABLE_PROPERTIES,
     )
 
 
 def _add_missing_columns(spark: SparkSession, path: str) -> None:
     """Bring a table written by an older release to today's columns (they read as null in its
     old rows): a metadata-only change."""
-    held = set(spark.read.format("delta").load(path).columns)
+    from deltalake import DeltaTable
+
+    held = {f.name for f in DeltaTable(path).schema().fields}
     missing = [(name, kind) for name, kind in BRONZE_COLUMNS if name not in held]
     if missing:
         columns = ", ".join(f"{name} {kind}" for name, kind in missing)
@@ -218,9 +237,14 @@ class BatchWriter:
     def _txn_app_id(self, spark: SparkSession) -> str:
         # The query id lives in the checkpoint: a new checkpoint gets a new id, so Delta never
         # skips a batch of a fresh stream because an old one used the same batch number.
+        # Spark sets it on the thread that calls foreachBatch; reading the checkpoint's
+        # metadata file instead would cost a Spark job.
         if self.app_id is None:
-            metadata = spark.read.text(f"{self.conf.checkpoint_path}/metadata").first()[0]
-            self.app_id = f"lakehouse-bronze-{json.loads(metadata)['id']}"
+            query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
+            if query_id is None:
+                metadata = spark.read.text(f"{self.conf.checkpoint_path}/metadata").first()[0]
+                query_id = json.loads(metadata)["id"]
+            self.app_id = f"lakehouse-bronze-{query_id}"
         return self.app_id
 
     def _shortcut(self, spark: SparkSession, text_value: bool = False) -> Column | None:

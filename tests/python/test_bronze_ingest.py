@@ -228,6 +228,33 @@ def test_a_batch_replayed_after_its_bronze_write_still_publishes_its_dead_letter
     assert replayed.dead_lettered == len(expected)
 
 
+def test_a_bronze_table_of_an_older_release_gets_todays_columns_and_allows_erasures(
+    spark, tmp_path
+) -> None:
+    """A table written before the Avro columns existed, append-only as releases then made it:
+    the job brings it to today's columns, its rows kept, and lifts appendOnly."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from ingest.bronze.writer import BRONZE_COLUMNS, _arrow_schema, ensure_bronze_table
+
+    path = str(tmp_path / "bronze")
+    older = pa.schema([f for f in _arrow_schema() if f.name not in ("value_bytes", "value_error")])
+    row = {name: None for name in older.names} | {"topic": "orders", "offset": 7}
+    write_deltalake(
+        path,
+        pa.Table.from_pylist([row], schema=older),
+        configuration={"delta.appendOnly": "true"},
+    )
+    ensure_bronze_table(spark, path)
+    table = DeltaTable(path)
+    assert [f.name for f in table.schema().fields] == [name for name, _ in BRONZE_COLUMNS]
+    assert table.metadata().configuration["delta.appendOnly"] == "false"
+    assert spark.read.format("delta").load(path).select(
+        "topic", "offset", "value_error"
+    ).collect() == [("orders", 7, None)]
+
+
 def _wait_for_commits(table: Path, commits: int, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
