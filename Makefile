@@ -16,10 +16,9 @@ export LAKEHOUSE_STATE_DIR ?= $(CURDIR)/.state
 export LAKEHOUSE_JARS_DIR ?= $(CURDIR)/.cache/jars
 export DBT_PROFILES_DIR ?= $(CURDIR)/profiles
 export SPARK_LOCAL_IP ?= 127.0.0.1
-# No telemetry or version pings (Python's copy: TELEMETRY_OFF in lakehouse/settings.py).
-export DO_NOT_TRACK := 1
-export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-export DBT_VERSION_CHECK := false
+# No telemetry or version pings: the variables of lakehouse/telemetry.env, exported.
+include lakehouse/telemetry.env
+export $(shell sed -n 's/^\([A-Z_]*\)=.*/\1/p' lakehouse/telemetry.env)
 export UV_LINK_MODE := copy
 
 PY := $(VENV)/bin/python

@@ -15,14 +15,16 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Where every service binds and is reached unless its *_HOST setting says otherwise.
 LOOPBACK = "127.0.0.1"
-# No telemetry or version pings from dbt and the tools that honour DO_NOT_TRACK: these machines
-# reach no analytics endpoint, so each ping only adds a timeout. (The Makefile and
-# scripts/activate-hook.sh, which are shell, export the same three.)
-TELEMETRY_OFF = {
-    "DO_NOT_TRACK": "1",
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "DBT_VERSION_CHECK": "false",
-}
+
+
+def _variables(env_file: Path) -> dict[str, str]:
+    """The `NAME=value` lines of a file the Makefile and shell scripts read too."""
+    lines = env_file.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+# No telemetry or version pings (why: the file).
+TELEMETRY_OFF = _variables(Path(__file__).with_name("telemetry.env"))
 
 
 @dataclass(frozen=True)

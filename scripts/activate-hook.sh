@@ -14,6 +14,6 @@ export DBT_PROFILES_DIR="\${DBT_PROFILES_DIR:-$project/profiles}"
 export LAKEHOUSE_STATE_DIR="\${LAKEHOUSE_STATE_DIR:-$project/.state}"
 export LAKEHOUSE_JARS_DIR="\${LAKEHOUSE_JARS_DIR:-$project/.cache/jars}"
 export SPARK_LOCAL_IP="\${SPARK_LOCAL_IP:-127.0.0.1}"
-export DO_NOT_TRACK=1 DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_VERSION_CHECK=false
+$(sed -n 's/^[A-Z_]*=.*/export &/p' "$project/lakehouse/telemetry.env")
 # <<< lakehouse environment <<<
 HOOK
