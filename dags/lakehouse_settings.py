@@ -85,11 +85,9 @@ def load(env: Mapping[str, str] | None = None) -> DagSettings:
         maintenance_schedule=env.get("LAKEHOUSE_MAINTENANCE_SCHEDULE", "@daily"),
         # The paths dbt, Spark and the ingest job agree on (lakehouse/settings.py decides them).
         runtime_env={
-            "LAKEHOUSE_STATE_DIR": str(stack.state_dir),
-            "LAKEHOUSE_JARS_DIR": str(stack.jars_dir),
+            **stack.child_env(),
             "DBT_PROFILES_DIR": str(project_dir / "profiles"),
             "SPARK_LOCAL_IP": env.get("SPARK_LOCAL_IP", stack_settings.LOOPBACK),
-            **stack_settings.TELEMETRY_OFF,
         },
     )
 

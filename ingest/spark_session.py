@@ -41,12 +41,13 @@ def _render(template: str, env: Mapping[str, str]) -> str:
     return jinja.from_string(template).render()
 
 
-def local_spark_conf(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The `local` target's server_side_parameters, rendered with absolute state/jar paths."""
+def local_spark_conf(
+    env: Mapping[str, str] | None = None, stack: stack_settings.Settings | None = None
+) -> dict[str, str]:
+    """The `local` target's server_side_parameters, rendered with `stack`'s absolute paths and
+    metastore (the settings `env` gives, unless given)."""
     env = dict(os.environ if env is None else env)
-    conf = stack_settings.load(env)
-    env.setdefault("LAKEHOUSE_STATE_DIR", str(conf.state_dir))
-    env.setdefault("LAKEHOUSE_JARS_DIR", str(conf.jars_dir))
+    env.update((stack or stack_settings.load(env)).child_env())
     # This file's profile, so files it names beside itself (the Spark logging config) are
     # found whatever DBT_PROFILES_DIR says.
     env["DBT_PROFILES_DIR"] = str(PROFILES_YML.parent)
@@ -69,12 +70,13 @@ def build_spark_session(
     """A SparkSession with the local profile's settings (plus `extra_conf`), Hive catalog on."""
     from pyspark.sql import SparkSession
 
+    stack = stack_settings.load(env)
     conf = {
-        **local_spark_conf(env),
+        **local_spark_conf(env, stack),
         "spark.app.name": app_name,
         **(extra_conf or {}),
     }
-    state_dir = stack_settings.load(env).state_dir
+    state_dir = stack.state_dir
     (state_dir / "tmp").mkdir(parents=True, exist_ok=True)  # java.io.tmpdir must exist
     # Python workers (UDFs) run this interpreter, with this venv's packages; pyspark reads the
     # env var in this process, not the spark.pyspark.python setting.

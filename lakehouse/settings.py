@@ -68,6 +68,17 @@ class Settings:
             for node in range(1, self.kafka_nodes + 1)
         )
 
+    def child_env(self) -> dict[str, str]:
+        """The env vars a child process (dbt, Spark, a service, a DAG task) needs to agree with
+        these settings: the absolute paths, the metastore's address, no telemetry."""
+        return {
+            "LAKEHOUSE_STATE_DIR": str(self.state_dir),
+            "LAKEHOUSE_JARS_DIR": str(self.jars_dir),
+            "METASTORE_HOST": self.metastore_host,
+            "METASTORE_PORT": str(self.metastore_port),
+            **TELEMETRY_OFF,
+        }
+
     @property
     def metastore_address(self) -> str:
         return f"{self.metastore_host}:{self.metastore_port}"

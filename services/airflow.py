@@ -91,8 +91,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "SCARF_ANALYTICS": "false",
         # The paths dbt, Spark and the ingest job agree on (the DAG tasks inherit them).
-        "LAKEHOUSE_STATE_DIR": str(settings.state_dir),
-        "LAKEHOUSE_JARS_DIR": str(settings.jars_dir),
+        **settings.child_env(),
         "KAFKA_BOOTSTRAP_SERVERS": os.environ.get(
             "KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap
         ),

@@ -62,13 +62,7 @@ def _create_schema(settings: Settings) -> None:
         "from ingest.spark_session import build_spark_session as b;"
         "s = b('lakehouse-metastore-init'); s.sql('show databases').collect(); s.stop()"
     )
-    env = {
-        **os.environ,
-        "LAKEHOUSE_STATE_DIR": str(settings.state_dir),
-        "LAKEHOUSE_JARS_DIR": str(settings.jars_dir),
-        "METASTORE_HOST": settings.metastore_host,
-        "METASTORE_PORT": str(settings.metastore_port),
-    }
+    env = {**os.environ, **settings.child_env()}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )

@@ -40,13 +40,7 @@ SHARED_DIRS = (
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
-    return local_spark_conf(
-        {
-            **os.environ,
-            "LAKEHOUSE_STATE_DIR": str(settings.state_dir),
-            "LAKEHOUSE_JARS_DIR": str(settings.jars_dir),
-        }
-    )
+    return local_spark_conf(stack=settings)
 
 
 def command(settings: Settings) -> list[str]:
