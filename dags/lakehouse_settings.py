@@ -1,7 +1,8 @@
 """The DAGs' settings, read once from the environment into one typed object, `SETTINGS`.
 
 No Variable or connection lookups: a DAG file must parse fast and do no I/O beyond the
-manifest and dbt_project.yml's vars. Each variable and its default: docs/configuration.md.
+manifest, dbt_project.yml's vars and lakehouse/telemetry.env (a few lines). Each variable and
+its default: docs/configuration.md.
 """
 
 from __future__ import annotations

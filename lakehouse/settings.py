@@ -18,9 +18,17 @@ LOOPBACK = "127.0.0.1"
 
 
 def _variables(env_file: Path) -> dict[str, str]:
-    """The `NAME=value` lines of a file the Makefile and shell scripts read too."""
-    lines = env_file.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    """The `NAME=value` lines of a file the Makefile and shell scripts read too (so: no
+    spaces, quotes or `export`; `#` starts a comment line)."""
+    variables = {}
+    for number, line in enumerate(env_file.read_text().splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.isidentifier() or " " in value:
+            raise SystemExit(f"{env_file}:{number}: expected NAME=value, got {line!r}")
+        variables[name] = value
+    return variables
 
 
 # No telemetry or version pings (why: the file).

@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from ingest import config as ingest_config
 from ingest.bronze import avro, erasures
@@ -66,16 +67,21 @@ def _arrow_schema() -> Any:
 def ensure_bronze_table(spark: SparkSession, path: str) -> None:
     """Create the table with its layout and properties before the first write.
 
-    By path and with delta-rs, with no catalog call and no Spark job: the ingest job needs no
-    metastore (dbt registers the table, macros/bronze/register_bronze.sql), so it runs while a
-    Thrift server holds the metastore; and a Spark write of an empty table cost the job about
-    6 s before its first batch (docs/benchmarks.md).
+    By path, with no catalog call: the ingest job needs no metastore (dbt registers the table,
+    macros/bronze/register_bronze.sql), so it runs while a Thrift server holds the metastore.
+    On a local path delta-rs looks and creates, with no Spark job (a Spark write of the empty
+    table cost the job about 6 s before its first batch: docs/benchmarks.md); on a cluster's
+    file system (HDFS, S3, ABFS through Hadoop's settings), Spark does.
     """
+    if not _is_local(path):
+        _ensure_with_spark(spark, path)
+        return
     from deltalake import DeltaTable
 
     if DeltaTable.is_deltatable(path):
-        _add_missing_columns(spark, path)
-        _allow_erasures(spark, path)
+        table = DeltaTable(path)
+        _add_missing_columns(spark, path, {f.name for f in table.schema().fields})
+        _allow_erasures(spark, path, table.metadata().configuration)
         return
     DeltaTable.create(
         path,
@@ -86,12 +92,32 @@ def ensure_bronze_table(spark: SparkSession, path: str) -> None:
     )
 
 
-def _add_missing_columns(spark: SparkSession, path: str) -> None:
+def _is_local(path: str) -> bool:
+    return urlparse(path).scheme in ("", "file")
+
+
+def _ensure_with_spark(spark: SparkSession, path: str) -> None:
+    from delta.tables import DeltaTable
+
+    if DeltaTable.isDeltaTable(spark, path):
+        table = DeltaTable.forPath(spark, path)
+        _add_missing_columns(spark, path, set(table.toDF().columns))
+        _allow_erasures(spark, path, table.detail().first()["properties"])
+        return
+    schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
+    (
+        spark.createDataFrame([], schema)
+        .write.format("delta")
+        .partitionBy("ingest_date")
+        .options(**BRONZE_TABLE_PROPERTIES)
+        .mode("errorifexists")
+        .save(path)
+    )
+
+
+def _add_missing_columns(spark: SparkSession, path: str, held: set[str]) -> None:
     """Bring a table written by an older release to today's columns (they read as null in its
     old rows): a metadata-only change."""
-    from deltalake import DeltaTable
-
-    held = {f.name for f in DeltaTable(path).schema().fields}
     missing = [(name, kind) for name, kind in BRONZE_COLUMNS if name not in held]
     if missing:
         columns = ", ".join(f"{name} {kind}" for name, kind in missing)
@@ -99,13 +125,10 @@ def _add_missing_columns(spark: SparkSession, path: str) -> None:
         spark.sql(f"alter table delta.`{path}` add columns ({columns})")
 
 
-def _allow_erasures(spark: SparkSession, path: str) -> None:
+def _allow_erasures(spark: SparkSession, path: str, properties: dict[str, str]) -> None:
     """Lift `delta.appendOnly`, which an older release set: an erasure rewrites events. Before
-    the stream starts, so no append of this job races the metadata change. Read from the log
-    (delta-rs): SQL on a path asks the metastore first, which the job otherwise never needs."""
-    from deltalake import DeltaTable
-
-    properties = DeltaTable(path).metadata().configuration
+    the stream starts, so no append of this job races the metadata change. (The properties
+    come from the log, not from SQL on the path, which asks the metastore first.)"""
     if properties.get("delta.appendOnly", "false").lower() == "true":
         log.info("bronze: lifting delta.appendOnly on %s, so erasures can rewrite it", path)
         spark.sql(f"alter table delta.`{path}` set tblproperties ('delta.appendOnly' = 'false')")
@@ -366,7 +389,8 @@ class BatchWriter:
         rows = self._rows(batch, ingested_at, writers, erased)
         tally = self._check_tally(spark)
         if tally is not None:
-            # The check rides along the write: Kafka is read once and `value` never read back.
+            # The check rides along the write: Kafka is read once, and `value` is read back
+            # only for the rows the check was unsure of.
             before = tally.counts()
             rows = rows.withColumn(
                 "offset", tally.passing(self._shortcut(spark, text_value=True), rows["offset"])

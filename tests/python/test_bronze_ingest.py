@@ -57,6 +57,17 @@ def delta_versions(spark, env: dict[str, str]) -> int:
     return DeltaTable.forPath(spark, env["LAKEHOUSE_BRONZE_PATH"]).history().count()
 
 
+def assert_appends_name_the_checkpoints_query(env: dict[str, str], last_batch: int) -> None:
+    """Each append is the checkpoint's stream's, by its persistent query id: a restart from the
+    same checkpoint finds its batches by it (docs/design.md#exactly-once-into-bronze)."""
+    from deltalake import DeltaTable
+
+    bronze_path = Path(env["LAKEHOUSE_BRONZE_PATH"])
+    query = json.loads((bronze_path / "_checkpoints" / "ingest" / "metadata").read_text())
+    app_id = f"lakehouse-bronze-{query['id']}"
+    assert DeltaTable(str(bronze_path)).transaction_version(app_id) == last_batch
+
+
 def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
     ingest_env, spark, tmp_path
 ) -> None:
@@ -103,6 +114,7 @@ def test_available_now_lands_everything_once_and_dead_letters_the_malformed(
     assert detail["properties"].get("delta.appendOnly", "false") == "false"
     stats_columns = detail["properties"]["delta.dataSkippingStatsColumns"]
     assert stats_columns == "topic,partition,offset,kafka_timestamp,_ingested_at"
+    assert_appends_name_the_checkpoints_query(env, max(p["batchId"] for p in progress))
 
     # The dead-letter topics hold exactly the structurally malformed messages, with reasons.
     topics = [f"{name}{env['LAKEHOUSE_TOPIC_SUFFIX']}.dlq" for name in ("orders", "payments")]
@@ -228,18 +240,24 @@ def test_a_batch_replayed_after_its_bronze_write_still_publishes_its_dead_letter
     assert replayed.dead_lettered == len(expected)
 
 
+@pytest.mark.parametrize("local", [True, False], ids=["delta-rs", "spark"])
 def test_a_bronze_table_of_an_older_release_gets_todays_columns_and_allows_erasures(
-    spark, tmp_path
+    spark, tmp_path, monkeypatch, local
 ) -> None:
     """A table written before the Avro columns existed, append-only as releases then made it:
-    the job brings it to today's columns, its rows kept, and lifts appendOnly."""
+    the job brings it to today's columns, its rows kept, and lifts appendOnly. On a local path
+    delta-rs reads its log; elsewhere (a cluster's file system) Spark does."""
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
-    from ingest.bronze.writer import BRONZE_COLUMNS, _arrow_schema, ensure_bronze_table
+    from ingest.bronze import writer
+    from ingest.bronze.writer import BRONZE_COLUMNS, ensure_bronze_table
 
+    monkeypatch.setattr(writer, "_is_local", lambda _: local)
     path = str(tmp_path / "bronze")
-    older = pa.schema([f for f in _arrow_schema() if f.name not in ("value_bytes", "value_error")])
+    older = pa.schema(
+        [f for f in writer._arrow_schema() if f.name not in ("value_bytes", "value_error")]
+    )
     row = {name: None for name in older.names} | {"topic": "orders", "offset": 7}
     write_deltalake(
         path,
@@ -250,9 +268,30 @@ def test_a_bronze_table_of_an_older_release_gets_todays_columns_and_allows_erasu
     table = DeltaTable(path)
     assert [f.name for f in table.schema().fields] == [name for name, _ in BRONZE_COLUMNS]
     assert table.metadata().configuration["delta.appendOnly"] == "false"
-    assert spark.read.format("delta").load(path).select(
-        "topic", "offset", "value_error"
-    ).collect() == [("orders", 7, None)]
+    kept = spark.read.format("delta").load(path).select("topic", "offset", "value_error")
+    assert kept.collect() == [("orders", 7, None)]
+
+
+def test_delta_rs_and_spark_create_the_same_bronze_table(spark, tmp_path, monkeypatch) -> None:
+    """The two ways ensure_bronze_table creates bronze give one table: schema, partitioning,
+    properties and protocol, as Spark reads them."""
+    from delta.tables import DeltaTable
+
+    from ingest.bronze import writer
+
+    made = {}
+    for local in (True, False):
+        monkeypatch.setattr(writer, "_is_local", lambda _, local=local: local)
+        path = str(tmp_path / f"bronze-{local}")
+        writer.ensure_bronze_table(spark, path)
+        detail = DeltaTable.forPath(spark, path).detail().first()
+        made[local] = (
+            spark.read.format("delta").load(path).schema.simpleString(),
+            detail["partitionColumns"],
+            detail["properties"],
+            (detail["minReaderVersion"], detail["minWriterVersion"]),
+        )
+    assert made[True] == made[False]
 
 
 def _wait_for_commits(table: Path, commits: int, proc: subprocess.Popen, timeout: float) -> None:

@@ -10,8 +10,9 @@ import org.apache.spark.util.LongAccumulator;
  * {@code unsure} when the check was not sure of it. Put over the written `offset` column, it
  * lets the job know after the write, without reading the batch back, whether any row needs the
  * Python check. The offset, not the value, passes through: a number crosses unchanged and
- * costs nothing, while a value with invalid UTF-8 would come out of a Java String repaired. Spark merges a task's counts once, when the task succeeds; a task run twice
- * (retried, speculative) can only count more, which costs a read-back, never a missed check.
+ * costs nothing, while a value with invalid UTF-8 would come out of a Java String repaired.
+ * Spark merges a task's counts when the task succeeds and drops a failed attempt's: a count is
+ * never too low, so a check is never missed.
  */
 public final class CheckTally implements UDF2<Boolean, Long, Long> {
   private static final long serialVersionUID = 1L;
