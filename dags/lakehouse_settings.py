@@ -84,7 +84,8 @@ def load(env: Mapping[str, str] | None = None) -> DagSettings:
         trigger_quiet_seconds=float(env.get("LAKEHOUSE_TRIGGER_QUIET_SECONDS", "10")),
         trigger_max_wait_seconds=float(env.get("LAKEHOUSE_TRIGGER_MAX_WAIT_SECONDS", "60")),
         maintenance_schedule=env.get("LAKEHOUSE_MAINTENANCE_SCHEDULE", "@daily"),
-        # The paths dbt, Spark and the ingest job agree on (lakehouse/settings.py decides them).
+        # What dbt, Spark and the ingest job agree on: paths, metastore, no telemetry
+        # (Settings.child_env).
         runtime_env={
             **stack.child_env(),
             "DBT_PROFILES_DIR": str(project_dir / "profiles"),

@@ -90,7 +90,8 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "SCARF_ANALYTICS": "false",
-        # The paths dbt, Spark and the ingest job agree on (the DAG tasks inherit them).
+        # What dbt, Spark and the ingest job agree on (Settings.child_env; the DAG tasks
+        # inherit it).
         **settings.child_env(),
         "KAFKA_BOOTSTRAP_SERVERS": os.environ.get(
             "KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap
