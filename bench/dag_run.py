@@ -36,13 +36,16 @@ def stack(state: Path) -> settings.Settings:
     return settings.load({"LAKEHOUSE_STATE_DIR": str(state)})
 
 
-def pipeline_runs(state: Path) -> list[tuple[str, str, str]]:
-    """(run_id, run_type, state) of each pipeline run, oldest first."""
-    return airflow.dag_runs(stack(state), PIPELINE)
+def pipeline_runs(state: Path) -> list[dict]:
+    """The pipeline's runs, newest first."""
+    return airflow.recent_runs(stack(state), PIPELINE, limit=100)
 
 
 def finished(state: Path, run_type: str) -> int:
-    return sum(r[1] == run_type and r[2] in ("success", "failed") for r in pipeline_runs(state))
+    return sum(
+        r["run_type"] == run_type and r["state"] in ("success", "failed")
+        for r in pipeline_runs(state)
+    )
 
 
 def last_trigger_event(state: Path) -> datetime:
@@ -128,7 +131,8 @@ def main() -> None:
         created_s = wait("the triggered run", lambda: len(pipeline_runs(state)) > earlier, 600)
         wait("the triggered run to finish", lambda: finished(state, "asset_triggered") >= 2, 1800)
         finished_s = time.monotonic() - published
-        run_id, run_type, final_state = pipeline_runs(state)[-1]
+        newest = pipeline_runs(state)[0]
+        run_id, run_type, final_state = newest["run_id"], newest["run_type"], newest["state"]
         event_s = (last_trigger_event(state) - published_at).total_seconds()
     finally:
         services(env, "down")

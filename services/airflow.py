@@ -58,13 +58,17 @@ def metadata_rows(settings: Settings, sql: str, params: tuple = ()) -> list[tupl
         return []
 
 
-def dag_runs(settings: Settings, dag_id: str) -> list[tuple[str, str, str]]:
-    """(run_id, run_type, state) of each run of `dag_id`, oldest first."""
-    return metadata_rows(
+def recent_runs(settings: Settings, dag_id: str | None = None, limit: int = 5) -> list[dict]:
+    """The newest DAG runs (of `dag_id`, or of every DAG), newest first: DAG, run id, type,
+    state, and when it started and ended (UTC, None until then). `make status` shows them."""
+    rows = metadata_rows(
         settings,
-        "select run_id, run_type, state from dag_run where dag_id = ? order by id",
-        (dag_id,),
+        "select dag_id, run_id, run_type, state, start_date, end_date from dag_run "
+        "where ? is null or dag_id = ? order by id desc limit ?",
+        (dag_id, dag_id, limit),
     )
+    keys = ("dag_id", "run_id", "run_type", "state", "started_at", "ended_at")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -11,6 +11,8 @@
 - Freshness: the newest `_ingested_at` in bronze, from the Delta file statistics.
 - dbt: the last run's command, time and results per status, and what failed
   (`target/run_results.json`, or `DBT_TARGET_PATH`).
+- Airflow: the newest DAG runs, each with its DAG, type, state, start and duration, from
+  Airflow's metadata DB in the state folder (no Airflow process needed).
 - The event log (`<schema>_ops`): the last dbt invocations, and per hour the micro-batches
   ingested, their rate (rows over the seconds the job spent writing them), the dead letters and
   the quarantine rate (silver.quarantine's records
@@ -34,7 +36,7 @@ from ingest import config as ingest_config
 from ingest import lag
 from lakehouse import settings as service_settings
 from lakehouse.settings import PROJECT_DIR
-from services import registry
+from services import airflow, registry
 
 KAFKA_TIMEOUT_S = 5.0
 UPKEEP = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "ADD CONSTRAINT"}
@@ -251,6 +253,7 @@ def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
         "freshness": {"bronze_newest_ingested_at": bronze.get("newest_ingested_at")},
         "quarantine_rows": tables.get("silver.quarantine", {}).get("rows"),
         "dbt_last_run": dbt_status(target_dir),
+        "airflow_runs": _safely(airflow_status, stack),
         "event_log": _safely(
             event_log_status,
             stack.state_dir / "warehouse" / f"{schema}_ops.db",
@@ -258,6 +261,10 @@ def collect(env: dict[str, str] | None = None) -> dict[str, Any]:
             stack.state_dir / "warehouse" / f"{schema}_silver.db" / "quarantine",
         ),
     }
+
+
+def airflow_status(stack: service_settings.Settings) -> dict[str, Any]:
+    return {"runs": airflow.recent_runs(stack)}
 
 
 def _safely(read: Any, *args: Any) -> dict[str, Any]:
@@ -330,7 +337,29 @@ def render(report: dict[str, Any]) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["results"].items()))
         lines.append(f"  {run['command']} at {run['finished_at']} in {run['elapsed_s']}s: {counts}")
         lines += [f"  failed: {f}" for f in run["failed"]]
+    lines += ["", *render_airflow_runs(report["airflow_runs"])]
     return "\n".join([*lines, "", *render_event_log(report["event_log"])])
+
+
+def render_airflow_runs(runs: dict[str, Any]) -> list[str]:
+    if "error" in runs:
+        return ["Airflow: the last DAG runs", f"  {runs['error']}"]
+    if not runs["runs"]:
+        return ["Airflow: no DAG run yet (`make airflow` starts it)"]
+    lines = ["Airflow: the last DAG runs"]
+    for run in runs["runs"]:
+        started, ended = run["started_at"], run["ended_at"]
+        took = f" in {_seconds_between(started, ended)}s" if started and ended else ""
+        lines.append(
+            f"  {(started or '-')[:19]} {run['dag_id']} ({run['run_type']}) {run['state']}{took}"
+        )
+    return lines
+
+
+def _seconds_between(started: str, ended: str) -> int:
+    """Whole seconds between two of Airflow's timestamps (ISO, with or without a zone)."""
+    parse = datetime.fromisoformat
+    return round((parse(ended) - parse(started)).total_seconds())
 
 
 def render_event_log(log: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -34,6 +35,7 @@ from ingest.generator import Trouble, generate
 from ingest.kafka_client import ensure_topics
 from lakehouse import settings as stack_settings
 from services import airflow as airflow_service
+from services.status import airflow_status, render_airflow_runs
 
 AIRFLOW_PYTHON = PROJECT_DIR / ".venv-airflow" / "bin" / "python"
 DAGS = PROJECT_DIR / "dags"
@@ -402,8 +404,7 @@ def messages():
 
 def pipeline_runs(env: dict[str, str]) -> list[dict]:
     """lakehouse_pipeline's runs, oldest first."""
-    rows = airflow_service.dag_runs(stack_settings.load(env), PIPELINE)
-    return [{"run_id": r[0], "run_type": r[1], "state": r[2]} for r in rows]
+    return airflow_service.recent_runs(stack_settings.load(env), PIPELINE, limit=100)[::-1]
 
 
 def pipeline_paused(env: dict[str, str]) -> str | None:
@@ -461,6 +462,9 @@ def test_new_events_start_one_run_that_takes_them_to_gold(dag_env, messages, spa
         all_runs
     )
     assert runs[0]["run_id"] == all_runs[0]["run_id"]
+    # `make status` shows it, from Airflow's metadata DB, with Airflow stopped.
+    shown = render_airflow_runs(airflow_status(stack_settings.load(env)))
+    assert re.search(rf" {PIPELINE} \(asset_triggered\) success in \d+s$", shown[1]), shown
     assert_gold_matches(spark, dag_env, expected_gold(messages))
     alert = json.loads(sla_alerts[0]["value"])
     assert alert["run_id"] == runs[0]["run_id"] and "LAKEHOUSE_RUN_SLA_MINUTES" in alert["text"]
