@@ -100,13 +100,8 @@ class CheckTally:
         context = spark.sparkContext._jsc.sc()
         self._rows = context.longAccumulator("lakehouse: rows the bronze write checked")
         self._unsure = context.longAccumulator("lakehouse: rows the JVM check was unsure of")
-        jvm = spark.sparkContext._jvm
-        long = jvm.org.apache.spark.sql.types.DataTypes.LongType
-        function = jvm.org.apache.spark.sql.functions.udf(
-            tally_class(self._rows, self._unsure), long
-        )
-        # Not deterministic, so the optimizer neither drops nor repeats it: one count per row.
-        spark._jsparkSession.udf().register(TALLY_FUNCTION, function.asNondeterministic())
+        function = tally_class.function(self._rows, self._unsure)
+        spark._jsparkSession.udf().register(TALLY_FUNCTION, function)
 
     def passing(self, sure: Column, offset: Column) -> Column:
         """`offset` (a bigint) unchanged, each row counted, and counted as unsure unless `sure`

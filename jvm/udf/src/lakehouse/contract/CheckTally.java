@@ -1,6 +1,9 @@
 package lakehouse.contract;
 
 import org.apache.spark.sql.api.java.UDF2;
+import org.apache.spark.sql.expressions.UserDefinedFunction;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.util.LongAccumulator;
 
 /**
@@ -22,6 +25,16 @@ public final class CheckTally implements UDF2<Boolean, Long, Long> {
   public CheckTally(LongAccumulator rows, LongAccumulator unsure) {
     this.rows = rows;
     this.unsure = unsure;
+  }
+
+  /**
+   * The tally as a SQL function. Not deterministic, so the optimizer neither drops nor repeats
+   * it: one count per row. Made here because Java picks the typed {@code udf(UDF2, DataType)};
+   * through py4j the untyped Scala overload matches too, and which one comes first depends on
+   * the JVM's reflection order (a class-data archive changed it).
+   */
+  public static UserDefinedFunction function(LongAccumulator rows, LongAccumulator unsure) {
+    return functions.udf(new CheckTally(rows, unsure), DataTypes.LongType).asNondeterministic();
   }
 
   @Override
