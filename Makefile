@@ -35,6 +35,10 @@ METASTORE_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/metastore/.complete
 UDF_JAR := $(LAKEHOUSE_JARS_DIR)/lakehouse/lakehouse-udf.jar
 # The schema registry (jvm/registry/pom.xml): a Quarkus build of Apicurio Registry.
 REGISTRY_JAR := .cache/registry/quarkus-app/quarkus-run.jar
+# The embedded Spark driver's class-data archive (ingest/jvm_archive.py), named by the profile;
+# the stamp says it was tried.
+CLASS_ARCHIVE := $(LAKEHOUSE_JARS_DIR)/spark-classes.jsa
+CLASS_ARCHIVE_STAMP := $(LAKEHOUSE_JARS_DIR)/.class-archive-tried
 REGISTRY_SOURCES := jvm/registry/pom.xml jvm/settings.xml $(shell find jvm/registry/repo jvm/registry/src -type f 2>/dev/null)
 UDF_SOURCES := $(shell find jvm/udf/src -name '*.java' 2>/dev/null)
 
@@ -45,7 +49,7 @@ help: ## list the targets
 # --- setup -------------------------------------------------------------------------------
 
 .PHONY: setup
-setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(METASTORE_JARS_STAMP) $(UDF_JAR) $(REGISTRY_JAR) $(MANIFEST) ## venvs, pinned deps, jars, the schema registry and the dbt manifest (safe to re-run; fast when done)
+setup: prerequisites $(DATA_STAMP) $(AIRFLOW_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(METASTORE_JARS_STAMP) $(UDF_JAR) $(CLASS_ARCHIVE_STAMP) $(REGISTRY_JAR) $(MANIFEST) ## venvs, pinned deps, jars, the schema registry and the dbt manifest (safe to re-run; fast when done)
 	@mkdir -p "$(LAKEHOUSE_STATE_DIR)/tmp"
 	@echo "setup: done (data venv $(VENV), Airflow venv $(AIRFLOW_VENV), jars in $(LAKEHOUSE_JARS_DIR))"
 
@@ -95,6 +99,13 @@ $(UDF_JAR): $(UDF_SOURCES) $(DATA_STAMP)
 	  -cp "$$($(PY) -c 'import pathlib, pyspark; print(pathlib.Path(pyspark.__file__).parent / "jars")')/*" \
 	  $(UDF_SOURCES)
 	@jar --create --file $@ -C .cache/udf-classes .
+
+# An optimization: without it, drivers start as before, so a failure is said, not fatal.
+$(CLASS_ARCHIVE_STAMP): $(DATA_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(UDF_JAR) ingest/jvm_archive.py
+	@echo "setup: the Spark driver's class-data archive -> $(CLASS_ARCHIVE)"
+	@$(PY) -m ingest.jvm_archive $(CLASS_ARCHIVE) > .cache/jvm-archive.log 2>&1 \
+	  || echo "setup: no class-data archive (.cache/jvm-archive.log says why); Spark drivers start without it"
+	@touch $@
 
 $(REGISTRY_JAR): $(REGISTRY_SOURCES)
 	@echo "setup: the schema registry (Apicurio Registry 3.1.7, jvm/registry) -> .cache/registry"

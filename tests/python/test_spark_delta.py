@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ingest.spark_session import local_spark_conf
 
 
@@ -49,3 +51,13 @@ def test_delta_table_merge_and_time_travel(spark) -> None:
         "select customer_id, tier from smoke.customers version as of 1 order by customer_id"
     )
     assert [tuple(r) for r in before_merge.collect()] == [(1, "bronze"), (2, "silver")]
+
+
+def test_the_driver_maps_the_class_archive_that_setup_made(spark) -> None:
+    """`make setup` made the archive (ingest/jvm_archive.py), and a driver started with the
+    profile's options maps it: a JVM that cannot use it says nothing and starts without it."""
+    archive = local_spark_conf()["spark.driver.extraJavaOptions"].split("-XX:SharedArchiveFile=")
+    path = Path(archive[1].split()[0])
+    assert path.is_file(), f"no class-data archive at {path}: see .cache/jvm-archive.log"
+    pid = spark.sparkContext._jvm.ProcessHandle.current().pid()
+    assert str(path) in Path(f"/proc/{pid}/maps").read_text()
