@@ -1,11 +1,12 @@
 """`python -m ingest.jvm_archive <path>` (`make setup`): the class-data archive of the embedded
 Spark's driver JVM.
 
-A Spark driver loads some ten thousand classes from the jars before its first batch or query;
-the JVM can map them from an archive instead (HotSpot's dynamic class-data sharing). The
+A Spark driver loads thousands of classes from the jars before its first batch or query; the
+JVM can map them from an archive instead (HotSpot's dynamic class-data sharing). The
 profile's driver options name the archive (`profiles/profiles.yml`), so the ingest job, `local`
 dbt runs, the tests' sessions and the Thrift server start from it. A JVM that finds no archive,
-or one made for another JDK or class path, starts as before, silently.
+or one made for another JDK or class path, starts as before, silently (after a JDK upgrade,
+delete `.class-archive-tried` beside it and run `make setup` again).
 
 The archive is made by a driver that does what they do (a Delta write, merge and read, a Kafka
 source), with `-XX:ArchiveClassesAtExit`: the JVM writes it when it exits. It needs no
