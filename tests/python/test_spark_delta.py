@@ -1,4 +1,5 @@
-"""The embedded Spark (the `local` profile's settings) runs Delta: tables, MERGE, time travel."""
+"""The embedded Spark (the `local` profile's settings) runs Delta: tables, MERGE, time travel; its
+driver maps the class-data archive `make setup` made."""
 
 from __future__ import annotations
 
