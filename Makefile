@@ -35,9 +35,8 @@ METASTORE_JARS_STAMP := $(LAKEHOUSE_JARS_DIR)/metastore/.complete
 UDF_JAR := $(LAKEHOUSE_JARS_DIR)/lakehouse/lakehouse-udf.jar
 # The schema registry (jvm/registry/pom.xml): a Quarkus build of Apicurio Registry.
 REGISTRY_JAR := .cache/registry/quarkus-app/quarkus-run.jar
-# The embedded Spark driver's class-data archive (ingest/jvm_archive.py), named by the profile;
-# the stamp says it was tried.
-CLASS_ARCHIVE := $(LAKEHOUSE_JARS_DIR)/spark-classes.jsa
+# The embedded Spark driver's class-data archive (ingest/jvm_archive.py; the profile names
+# it): the stamp says it was tried.
 CLASS_ARCHIVE_STAMP := $(LAKEHOUSE_JARS_DIR)/.class-archive-tried
 REGISTRY_SOURCES := jvm/registry/pom.xml jvm/settings.xml $(shell find jvm/registry/repo jvm/registry/src -type f 2>/dev/null)
 UDF_SOURCES := $(shell find jvm/udf/src -name '*.java' 2>/dev/null)
@@ -101,9 +100,9 @@ $(UDF_JAR): $(UDF_SOURCES) $(DATA_STAMP)
 	@jar --create --file $@ -C .cache/udf-classes .
 
 # An optimization: without it, drivers start as before, so a failure is said, not fatal.
-$(CLASS_ARCHIVE_STAMP): $(DATA_STAMP) $(SPARK_JARS_STAMP) $(KAFKA_JARS_STAMP) $(UDF_JAR) ingest/jvm_archive.py
-	@echo "setup: the Spark driver's class-data archive -> $(CLASS_ARCHIVE)"
-	@$(PY) -m ingest.jvm_archive $(CLASS_ARCHIVE) > .cache/jvm-archive.log 2>&1 \
+$(CLASS_ARCHIVE_STAMP): $(DATA_STAMP) $(SPARK_JARS_STAMP) $(UDF_JAR) ingest/jvm_archive.py
+	@echo "setup: the Spark driver's class-data archive (ingest/jvm_archive.py)"
+	@$(PY) -m ingest.jvm_archive > .cache/jvm-archive.log 2>&1 \
 	  || echo "setup: no class-data archive (.cache/jvm-archive.log says why); Spark drivers start without it"
 	@touch $@
 

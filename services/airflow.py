@@ -58,7 +58,9 @@ def metadata_rows(settings: Settings, sql: str, params: tuple = ()) -> list[tupl
         return []
 
 
-def recent_runs(settings: Settings, dag_id: str | None = None, limit: int = 5) -> list[dict]:
+def recent_runs(
+    settings: Settings, dag_id: str | None = None, limit: int = 5
+) -> list[dict[str, str | None]]:
     """The newest DAG runs (of `dag_id`, or of every DAG), newest first: DAG, run id, type,
     state, and when it started and ended (UTC, None until then). `make status` shows them."""
     rows = metadata_rows(

@@ -357,7 +357,8 @@ def render_airflow_runs(runs: dict[str, Any]) -> list[str]:
 
 
 def _seconds_between(started: str, ended: str) -> int:
-    """Whole seconds between two of Airflow's timestamps (ISO, with or without a zone)."""
+    """Whole seconds between two of Airflow's timestamps (as its SQLite DB holds them: naive,
+    in UTC)."""
     parse = datetime.fromisoformat
     return round((parse(ended) - parse(started)).total_seconds())
 

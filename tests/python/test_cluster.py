@@ -69,7 +69,7 @@ def test_ingest_and_dbt_on_a_standalone_cluster_match_local_mode(env, spark) -> 
     ok(services(env, "up", "thrift"))
     dbt = str(VENV_BIN / "dbt")
     # Seeds and models: what counts here is that the cluster computes the same tables. The data
-    # tests are the same SQL as in local mode, where test_pipeline_e2e runs them.
+    # tests are the same SQL as on a local master, where test_pipeline_e2e runs them.
     no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
     build = ok(run([dbt, "build", "--target", "thrift", *no_tests], env, timeout=1800))
     assert "ERROR=0" in build
