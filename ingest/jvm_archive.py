@@ -52,9 +52,8 @@ def exercise(spark: SparkSession, folder: Path) -> None:
     ).load().selectExpr("cast(value as string)")
 
 
-def write_archive(archive: Path, folder: Path, options: list[str]) -> None:
+def write_archive(archive: Path, folder: Path, env: dict[str, str], options: list[str]) -> None:
     """Run the exercise in a driver that writes `archive` when its JVM exits."""
-    env = {**os.environ, "LAKEHOUSE_STATE_DIR": str(folder / "state")}
     spark = build_spark_session(
         "lakehouse-jvm-archive",
         env=env,
@@ -76,29 +75,30 @@ def write_archive(archive: Path, folder: Path, options: list[str]) -> None:
 
 
 def main() -> int:
-    conf = local_spark_conf()
-    options = conf[DRIVER_OPTIONS].split()
-    named = [o.removeprefix(ARCHIVE_OPTION) for o in options if o.startswith(ARCHIVE_OPTION)]
-    if not named:
-        print(f"jvm_archive: the profile's {DRIVER_OPTIONS} name no archive", file=sys.stderr)
-        return 1
-    archive = Path(named[0]).resolve()
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    # An old archive goes first: one for other jars would stay and go unused, silently.
-    archive.unlink(missing_ok=True)
-    partial = archive.with_name(archive.name + ".partial")
-    partial.unlink(missing_ok=True)
-    # The profile's options, but the archive is written, not read; renamed once whole, so no
-    # JVM maps half of it. Short-lived: the client compiler and the serial collector.
-    options = [o for o in options if not o.startswith(ARCHIVE_OPTION)]
-    options += ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
-    try:
-        with tempfile.TemporaryDirectory(prefix="jvm-archive-") as folder:
-            write_archive(partial, Path(folder), options)
-    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+    with tempfile.TemporaryDirectory(prefix="jvm-archive-") as folder:
+        # A state folder of its own (its temp folders included): setup has made none yet.
+        env = {**os.environ, "LAKEHOUSE_STATE_DIR": str(Path(folder) / "state")}
+        options = local_spark_conf(env)[DRIVER_OPTIONS].split()
+        named = [o.removeprefix(ARCHIVE_OPTION) for o in options if o.startswith(ARCHIVE_OPTION)]
+        if not named:
+            print(f"jvm_archive: the profile's {DRIVER_OPTIONS} name no archive", file=sys.stderr)
+            return 1
+        archive = Path(named[0]).resolve()
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        # An old archive goes first: one for other jars would stay and go unused, silently.
+        archive.unlink(missing_ok=True)
+        partial = archive.with_name(archive.name + ".partial")
         partial.unlink(missing_ok=True)
-        print(f"jvm_archive: no archive: {exc}", file=sys.stderr)
-        return 1
+        # The profile's options, but the archive is written, not read; renamed once whole, so
+        # no JVM maps half of it. Short-lived: the client compiler and the serial collector.
+        options = [o for o in options if not o.startswith(ARCHIVE_OPTION)]
+        options += ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+        try:
+            write_archive(partial, Path(folder), env, options)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            print(f"jvm_archive: no archive: {exc}", file=sys.stderr)
+            return 1
     if not partial.exists():
         print(f"jvm_archive: the JVM wrote no archive at {partial}", file=sys.stderr)
         return 1
