@@ -31,6 +31,12 @@ DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
 ARCHIVE_OPTION = "-XX:SharedArchiveFile="
 
 
+def archive_named(options: list[str]) -> Path | None:
+    """The archive a driver's JVM options name, if any."""
+    named = [o.removeprefix(ARCHIVE_OPTION) for o in options if o.startswith(ARCHIVE_OPTION)]
+    return Path(named[0]).resolve() if named else None
+
+
 def exercise(spark: SparkSession, folder: Path) -> None:
     """What the drivers do, on a few rows: the classes they load land in the archive."""
     from delta.tables import DeltaTable
@@ -79,11 +85,10 @@ def main() -> int:
         # A state folder of its own (its temp folders included): setup has made none yet.
         env = {**os.environ, "LAKEHOUSE_STATE_DIR": str(Path(folder) / "state")}
         options = local_spark_conf(env)[DRIVER_OPTIONS].split()
-        named = [o.removeprefix(ARCHIVE_OPTION) for o in options if o.startswith(ARCHIVE_OPTION)]
-        if not named:
+        archive = archive_named(options)
+        if archive is None:
             print(f"jvm_archive: the profile's {DRIVER_OPTIONS} name no archive", file=sys.stderr)
             return 1
-        archive = Path(named[0]).resolve()
         archive.parent.mkdir(parents=True, exist_ok=True)
         # An old archive goes first: one for other jars would stay and go unused, silently.
         archive.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.jvm_archive import DRIVER_OPTIONS, archive_named
 from ingest.spark_session import local_spark_conf
 
 
@@ -57,8 +58,7 @@ def test_delta_table_merge_and_time_travel(spark) -> None:
 def test_the_driver_maps_the_class_archive_that_setup_made(spark) -> None:
     """`make setup` made the archive (ingest/jvm_archive.py), and a driver started with the
     profile's options maps it: a JVM that cannot use it says nothing and starts without it."""
-    archive = local_spark_conf()["spark.driver.extraJavaOptions"].split("-XX:SharedArchiveFile=")
-    path = Path(archive[1].split()[0])
-    assert path.is_file(), f"no class-data archive at {path}: see .cache/jvm-archive.log"
+    path = archive_named(local_spark_conf()[DRIVER_OPTIONS].split())
+    assert path is not None and path.is_file(), f"no archive at {path}: .cache/jvm-archive.log"
     pid = spark.sparkContext._jvm.ProcessHandle.current().pid()
     assert str(path) in Path(f"/proc/{pid}/maps").read_text()
