@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lakehouse.settings import PROJECT_DIR, Settings
@@ -62,7 +63,8 @@ def recent_runs(
     settings: Settings, dag_id: str | None = None, limit: int = 5
 ) -> list[dict[str, str | None]]:
     """The newest DAG runs (of `dag_id`, or of every DAG), newest first: DAG, run id, type,
-    state, and when it started and ended (UTC, None until then). `make status` shows them."""
+    state, and when it started and ended (ISO 8601 in UTC, to the second; None until then).
+    `make status` shows them."""
     rows = metadata_rows(
         settings,
         "select dag_id, run_id, run_type, state, start_date, end_date from dag_run "
@@ -70,7 +72,14 @@ def recent_runs(
         (dag_id, dag_id, limit),
     )
     keys = ("dag_id", "run_id", "run_type", "state", "started_at", "ended_at")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [dict(zip(keys, (*row[:4], *map(_utc_iso, row[4:])), strict=True)) for row in rows]
+
+
+def _utc_iso(stamp: str | None) -> str | None:
+    """One of Airflow's SQLite timestamps (naive, in UTC) as ISO 8601 that says it is UTC."""
+    if stamp is None:
+        return None
+    return datetime.fromisoformat(stamp).replace(tzinfo=UTC).isoformat(timespec="seconds")
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -357,8 +357,7 @@ def render_airflow_runs(runs: dict[str, Any]) -> list[str]:
 
 
 def _seconds_between(started: str, ended: str) -> int:
-    """Whole seconds between two of Airflow's timestamps (as its SQLite DB holds them: naive,
-    in UTC)."""
+    """Whole seconds between two ISO 8601 timestamps."""
     parse = datetime.fromisoformat
     return round((parse(ended) - parse(started)).total_seconds())
 

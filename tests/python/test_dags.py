@@ -462,6 +462,7 @@ def test_new_events_start_one_run_that_takes_them_to_gold(dag_env, messages, spa
         all_runs
     )
     assert runs[0]["run_id"] == all_runs[0]["run_id"]
+    assert all_runs[0]["ended_at"].endswith("+00:00"), all_runs  # `make status JSON=1` says UTC
     # `make status` shows it, from Airflow's metadata DB, with Airflow stopped.
     shown = render_airflow_runs(airflow_status(stack_settings.load(env)))
     assert re.search(rf" {PIPELINE} \(asset_triggered\) success in \d+s$", shown[1]), shown
