@@ -48,11 +48,11 @@ def exercise(spark: SparkSession, folder: Path) -> None:
         rows.alias("s"), "t.id = s.id"
     ).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
     spark.read.format("delta").load(table).groupBy("day").count().collect()
-    # A streaming query's, into Delta, and the Kafka source's (it connects only when a query
-    # starts).
-    spark.readStream.format("rate").load().writeStream.format("delta").option(
+    # A streaming query's, into Delta, as the ingest job triggers it, and the Kafka source's
+    # (it connects only when a query starts).
+    spark.readStream.format("delta").load(table).writeStream.format("delta").option(
         "checkpointLocation", str(folder / "checkpoint")
-    ).trigger(once=True).start(str(folder / "stream")).awaitTermination()
+    ).trigger(availableNow=True).start(str(folder / "stream")).awaitTermination()
     spark.readStream.format("kafka").option("kafka.bootstrap.servers", "127.0.0.1:9").option(
         "subscribe", "none"
     ).load().selectExpr("cast(value as string)")
