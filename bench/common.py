@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.private_stack import private_stack_env
 from lakehouse.settings import PROJECT_DIR
+from tests.private_stack import private_stack_env
 
 RESULTS_DIR = PROJECT_DIR / "bench" / "results"
 DBT = str(Path(sys.executable).parent / "dbt")  # the venv's dbt, beside this interpreter

@@ -11,11 +11,11 @@ from pathlib import Path
 import fastjsonschema
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.private_stack import free_port, private_stack_env
 from ingest import contract
 from lakehouse.settings import PROJECT_DIR
+from tests.private_stack import free_port, private_stack_env
 
-# What the tests import from here (free_port: bench/private_stack.py, shared with bench/).
+# What the tests import from here (free_port: tests/private_stack.py, which bench/ uses too).
 __all__ = [
     "PROJECT_DIR",
     "VALID_ORDER",

@@ -1,5 +1,6 @@
 """A private stack for a test run or a benchmark: its own state folder and free ports, so that it
-never touches a developer's stack. Used by bench/ and tests/python/ only."""
+never touches a developer's stack. The tests' support, which the benchmarks build on (bench/
+may import tests/, never the other way: tests/python/test_layout.py)."""
 
 from __future__ import annotations
 
