@@ -247,7 +247,7 @@ demo: setup ## the whole pipeline: Kafka -> bronze -> dbt silver/gold, a report,
 	@$(DBT_PIPELINE) seed --quiet
 	@$(DBT_PIPELINE) build
 	@$(DBT) --quiet run-operation pipeline_report
-	@echo "demo: 2/2 a second, smaller batch, orders on schema version 2: gold recomputes only what changed; silver also re-reads the last silver_lookback_hours (1) of bronze, and its merge updates none of those rows"
+	@echo "demo: 2/2 a second, smaller batch, orders on schema version 2: gold recomputes only what changed; silver also re-reads the last silver_lookback_hours of bronze (dbt_project.yml), and its merge updates none of those rows"
 	@$(PY) -m ingest.produce $(DEMO_DAY_2) --manifest "$(LAKEHOUSE_STATE_DIR)/demo/day-2.json" > /dev/null
 	@$(PY) -m ingest.bronze
 	@$(DBT_PIPELINE) build

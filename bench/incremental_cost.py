@@ -8,8 +8,8 @@ history size in BENCH_HISTORY (events in bronze; default 100000,1000000,5000000)
 2. produce and ingest a fixed batch of BENCH_NEW_EVENTS new events (default 10000), then time
    the incremental `dbt build`: models and tests apart, and order_status_history alone, from
    dbt's run_results.json. It runs with `silver_lookback_hours: 0`: here all history was
-   ingested minutes ago, so the default hour of lookback would re-read all of it, where in
-   production it re-reads the last hour;
+   ingested minutes ago, so the default lookback would re-read all of it, where in production
+   it re-reads only the lookback's span;
 3. time a `dbt build --full-refresh` of the same warehouse (BENCH_FULL_REFRESH=0 skips it).
 
 Goal: the incremental build at the largest history costs at most 1.5x the one at the smallest

@@ -99,16 +99,18 @@ def test_dag_files_only_wire_tasks_and_no_module_imports_one() -> None:
 
 
 def test_no_doc_or_dag_restates_a_dbt_vars_default() -> None:
-    # dbt_project.yml is where each var's default lives; the docs and the DAG params point
-    # there. The shapes a restatement took: "`var` (default 1)", a table row "| `var` | 1 |",
-    # and a DAG param "var": Param(1, ...).
+    # dbt_project.yml is where each var's default lives; the docs, the DAG params, the Makefile
+    # and the benchmarks point there. The shapes a restatement took: "`var` (default 1)", a
+    # table row "| `var` | 1 |", a DAG param "var": Param(1, ...), and "var (1)".
     import yaml
 
     defaults = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
     texts = {
         str(path.relative_to(PROJECT_DIR)): path.read_text()
-        for path in [PROJECT_DIR / "README.md", *sorted((PROJECT_DIR / "docs").glob("*.md")),
-                     *sorted((PROJECT_DIR / "dags").glob("*.py"))]
+        for path in [PROJECT_DIR / "README.md", PROJECT_DIR / "Makefile",
+                     *sorted((PROJECT_DIR / "docs").glob("*.md")),
+                     *sorted((PROJECT_DIR / "dags").glob("*.py")),
+                     *sorted((PROJECT_DIR / "bench").glob("*.py"))]
     }  # fmt: skip
     restated = []
     for name, value in defaults.items():
@@ -119,6 +121,7 @@ def test_no_doc_or_dag_restates_a_dbt_vars_default() -> None:
             rf"`{name}` \(default `?{shown}`?\)",
             rf"\| `{name}` \| `?{shown}`? \|",
             rf"\"{name}\": Param\(\s*{shown},",
+            rf"\b{name}`? \({shown}\)",
         ):
             restated += [
                 f"{where}: {name}" for where, text in texts.items() if re.search(pattern, text)
