@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lakehouse import settings
 from lakehouse.settings import PROJECT_DIR
 from tests.private_stack import private_stack_env
 
@@ -24,7 +25,7 @@ _at_start: dict[str, Any] = {}
 def bench_env(name: str) -> dict[str, str]:
     """A private stack whose state folder is kept under the project's, for a look afterwards."""
     _at_start["load_average"] = os.getloadavg()
-    state_root = Path(os.environ.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state"))
+    state_root = settings.load().state_dir
     return private_stack_env(state_root / "bench" / f"{name}-{datetime.now():%Y%m%d-%H%M%S}")
 
 

@@ -83,7 +83,9 @@ def build_spark_session(
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # The address the profile binds the driver to; unset, Spark warns that the host name
     # resolves to a loopback address.
-    os.environ.setdefault("SPARK_LOCAL_IP", conf.get("spark.driver.bindAddress", "127.0.0.1"))
+    os.environ.setdefault(
+        "SPARK_LOCAL_IP", conf.get("spark.driver.bindAddress", stack_settings.LOOPBACK)
+    )
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -35,7 +35,7 @@ def command(query: str | None) -> list[str]:
             " (or `python -m services up metastore`)"
         )
     argv = [str(bin_dir / "spark-sql")]
-    for key, value in local_spark_conf().items():
+    for key, value in local_spark_conf(stack=conf).items():
         argv += ["--conf", f"{key}={value}"]
     return [*argv, "--conf", "spark.app.name=lakehouse-sql", *run_query]
 

@@ -43,8 +43,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     return local_spark_conf(stack=settings)
 
 
-def command(settings: Settings) -> list[str]:
-    conf = spark_conf(settings)
+def command(settings: Settings, conf: dict[str, str] | None = None) -> list[str]:
+    """spark-submit's argv for the server, with `conf` (the profile's Spark settings, rendered
+    for `settings` unless given)."""
+    conf = dict(spark_conf(settings) if conf is None else conf)
     conf["spark.app.name"] = "lakehouse-thrift"
     conf["spark.driver.memory"] = settings.thrift_driver_memory
     if not any((settings.jars_dir / "spark").glob("delta-spark_*.jar")):
@@ -91,12 +93,12 @@ def up(settings: Settings) -> str:
     if pid is not None:
         return f"thrift already running (pid {pid}) on {address}"
     require_free_ports(ports(settings))
-    argv = command(settings)
+    conf = spark_conf(settings)
+    argv = command(settings, conf)
     if not metastore.answers(settings):
         metastore.up(settings)
     tmp = settings.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
-    conf = spark_conf(settings)
     for key in SHARED_DIRS:
         Path(conf[key]).mkdir(parents=True, exist_ok=True)
     Path(conf["spark.hadoop.hive.downloaded.resources.dir"]).parent.mkdir(exist_ok=True)

@@ -11,13 +11,14 @@ their seconds (setup and teardown included, both workers' time added up), and it
 
 from __future__ import annotations
 
-import os
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent  # run as a script: lakehouse may not import
+from lakehouse import settings
+from lakehouse.settings import PROJECT_DIR
+
 DOC = PROJECT_DIR / "docs" / "testing.md"
 START, END = "<!-- durations:start -->", "<!-- durations:end -->"
 
@@ -63,7 +64,7 @@ def table(results: Path) -> str:
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     paths = [a for a in argv if a != "--check"]
-    state = Path(os.environ.get("LAKEHOUSE_STATE_DIR", PROJECT_DIR / ".state"))
+    state = settings.load().state_dir
     results = Path(paths[0]) if paths else state / "test-results.xml"
     if not results.exists():
         print(f"no {results}: run `make test` first", file=sys.stderr)
