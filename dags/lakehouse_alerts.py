@@ -101,9 +101,7 @@ def alert_payload(context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _to_topic(payload: dict[str, Any], env: Mapping[str, str]) -> str:
-    from confluent_kafka import Producer
-
-    from ingest.kafka_client import ensure_topics
+    from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 
     kafka = ingest_settings(env)
 
@@ -118,16 +116,11 @@ def _to_topic(payload: dict[str, Any], env: Mapping[str, str]) -> str:
         extra_conf=extra,
         replication=kafka.replication,
     )
-    producer = Producer({**conf, "acks": "all", "message.timeout.ms": int(TIMEOUT_S * 1000)})
-    errors: list[str] = []
-    producer.produce(
-        topic,
-        key=str(payload.get("dag_id", "")),
-        value=json.dumps(payload).encode(),
-        on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
+    producer = idempotent_producer(
+        kafka.bootstrap_servers, {**extra, "message.timeout.ms": str(int(TIMEOUT_S * 1000))}
     )
-    if producer.flush(TIMEOUT_S) > 0 or errors:
-        raise RuntimeError(f"not delivered to {topic}: {errors or 'timed out'}")
+    record = (str(payload.get("dag_id", "")), json.dumps(payload).encode())
+    publish(producer, topic, [record], flush_timeout_s=TIMEOUT_S)  # raises if not delivered
     return f"Kafka topic {topic} on {conf['bootstrap.servers']}"
 
 
