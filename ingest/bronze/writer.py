@@ -39,7 +39,7 @@ BRONZE_COLUMNS = (
 )
 
 # Delta collects min/max stats only on these: what readers filter bronze by (dbt's staging reads
-# `_ingested_at` past its high-water mark, per topic). Stats on the raw key, value and headers
+# `_ingested_at` past each model's read mark, per topic). Stats on the raw key, value and headers
 # would cost a third of the write and skip nothing, and would keep personal data in the log.
 # Not append-only: an erasure rewrites events (docs/design.md#erasure).
 BRONZE_TABLE_PROPERTIES = {

@@ -2,7 +2,7 @@
 
 Cases: a newer version updates; an older (late) version does not, but still lowers the kept
 earliest time; duplicates in one batch collapse to the newest; null keys match null-safely;
-new keys insert; without merge_order_by the stock behaviour (update all) holds; `sync` writes
+new keys insert; without order_by the stock behaviour (update all) holds; `sync` writes
 only the rows that differ and deletes the keys that are gone, with a `scope` only in the scopes
 the source selects.
 """
