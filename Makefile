@@ -8,7 +8,10 @@ UV_VERSION := 0.13.8
 VENV := .venv
 AIRFLOW_VENV := .venv-airflow
 UV := .cache/uv/bin/uv
-MVN := mvn -B -s jvm/settings.xml -Dmaven.repo.local=$(CURDIR)/.cache/m2
+# Maven's own default local repository, shared by every clone, as uv's cache is: a new clone
+# downloads nothing twice (docs/configuration.md).
+MAVEN_REPO_LOCAL ?= $(HOME)/.m2/repository
+MVN := mvn -B -s jvm/settings.xml -Dmaven.repo.local=$(MAVEN_REPO_LOCAL)
 
 # Absolute paths, so that dbt, Spark and the services agree wherever they run
 # (docs/configuration.md). Override any of them in the environment.
