@@ -76,10 +76,12 @@ def recent_runs(
 
 
 def _utc_iso(stamp: str | None) -> str | None:
-    """One of Airflow's SQLite timestamps (naive, in UTC) as ISO 8601 that says it is UTC."""
+    """One of Airflow's SQLite timestamps (naive, in UTC, or with an offset) in ISO 8601, UTC."""
     if stamp is None:
         return None
-    return datetime.fromisoformat(stamp).replace(tzinfo=UTC).isoformat(timespec="seconds")
+    at = datetime.fromisoformat(stamp)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.isoformat(timespec="seconds")
 
 
 def environment(settings: Settings) -> dict[str, str]:

@@ -486,16 +486,17 @@ def delta_versions(env: dict[str, str], layer: str, table: str) -> dict[int, lis
 
 
 def test_staging_tests_judge_only_the_rows_the_next_build_reads(env, spark) -> None:
-    # Bronze holds quarantined records, all read by the last build. With no lookback the
-    # rate gate sees nothing new and passes even at a limit of 0%; with a lookback longer
-    # than the history it sees them all, and the same limit fails.
+    # Bronze holds quarantined records, all read by the first test's last whole build (nothing
+    # was ingested since). With no lookback the rate gate sees nothing new and passes even at
+    # a limit of 0%; with a lookback longer than the history it sees them all, and the same
+    # limit fails.
     gate = ["test", "--select", "quarantine_rate_orders"]
     ok(dbt(env, *gate, "--vars", "{silver_lookback_hours: 0, quarantine_error_pct: 0}"))
     wide = dbt(env, *gate, "--vars", "{silver_lookback_hours: 100000, quarantine_error_pct: 0}")
     assert wide.returncode != 0 and "quarantine_rate_orders" in wide.stdout, wide.stdout[-3000:]
 
     # Quarantine keeps only invalid rows, so it records how far it has read: the newest
-    # _ingested_at in bronze, which the last build read.
+    # _ingested_at in bronze, which that build read.
     bronze = table_path(env, "bronze", "kafka_events")
     newest = spark.sql(f"select unix_micros(max(_ingested_at)) from delta.`{bronze}`").first()[0]
     quarantine = table_path(env, "silver", "quarantine")
@@ -708,7 +709,7 @@ def sharing_an_address(addresses: dict[str, set[str]]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def erased() -> dict:
-    """What the erasure test erased, for the steps after it."""
+    """What the erasure test erased (`needles`), for the steps after it."""
     return {}
 
 
@@ -759,11 +760,12 @@ def test_an_erased_customer_is_gone_from_every_file(env, spark, erased) -> None:
     # The digests of the rewritten first deliveries, recomputed (the next step's re-run needs them).
     assert rewritten[f"{SCHEMA}_silver.int_event_first_deliveries"] > 0, rewritten
 
-    erased.update(customer=customer, needles=needles)
+    erased["needles"] = needles
 
 
 def test_a_rerun_with_no_new_data_changes_no_row(env, spark, erased) -> None:
     # The next scheduled run after the erasure: the rewritten events are not read as new.
+    assert erased, "runs after test_an_erased_customer_is_gone_from_every_file"
     tables = [("bronze", "kafka_events"), *ALL_TABLES]
     before = {t: table_rows(spark, env, *t) for t in ALL_TABLES}
     versions_before = {t: max(delta_versions(env, *t)) for t in tables}
@@ -793,6 +795,7 @@ def test_a_replay_then_a_full_refresh_give_the_same_tables_and_the_erased_stay_g
 ) -> None:
     """The module's full refresh: from a bronze that holds every record twice (a reset
     checkpoint), beside a compaction of bronze, it gives the incremental builds' tables."""
+    assert erased, "runs after test_an_erased_customer_is_gone_from_every_file"
     needles = erased["needles"]
     incremental = {t: table_rows(spark, env, *t) for t in ALL_TABLES}
     # The events are still in Kafka: a new checkpoint re-reads them all, and the ingest job
@@ -829,7 +832,9 @@ def test_a_replay_then_a_full_refresh_give_the_same_tables_and_the_erased_stay_g
     # An erasure, on this bronze, of a customer whose address another customer's events carry
     # too: it is gone from theirs as well.
     addresses = addresses_in_bronze(spark, env)
-    other = min(sharing_an_address(addresses) - {"erased"})
+    sharing = sharing_an_address(addresses) - {"erased"}
+    assert sharing, "no two customers' events carry one address: the batches changed"
+    other = min(sharing)
     erasure = run(["make", "--no-print-directory", "erase", f"CUSTOMER={other}",
                    "BY=ticket-e2e-2"], env, timeout=1200)  # fmt: skip
     assert erasure.returncode == 0, erasure.stdout[-5000:] + erasure.stderr[-3000:]
