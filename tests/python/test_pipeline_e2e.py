@@ -251,6 +251,13 @@ def ingest(env: dict[str, str]) -> None:
     ok(run([str(VENV_BIN / "python"), "-m", "ingest.bronze"], env))
 
 
+def erase(env: dict[str, str], customer: str, requested_by: str) -> None:
+    """As a data team runs it: `make erase` (the run-operation, then gold rebuilt)."""
+    erasure = run(["make", "--no-print-directory", "erase", f"CUSTOMER={customer}",
+                   f"BY={requested_by}"], env, timeout=1200)  # fmt: skip
+    assert erasure.returncode == 0, erasure.stdout[-5000:] + erasure.stderr[-3000:]
+
+
 def event_log(spark, env: dict[str, str], table: str, where: str) -> list[dict]:
     """Rows of a dbt event log table (`<schema>_ops`), read by path."""
     frame = spark.read.format("delta").load(str(table_path(env, "ops", table)))
@@ -728,10 +735,7 @@ def test_an_erased_customer_is_gone_from_every_file(env, spark, erased) -> None:
     gold = {t: table_rows(spark, env, "gold", t) for t in ("fct_orders", "dim_customers")}
     totals = {t: table_rows(spark, env, "gold", t) for t in ("daily_revenue", "fulfillment_daily")}
 
-    # As a data team runs it: the run-operation, then gold rebuilt.
-    erasure = run(["make", "--no-print-directory", "erase", f"CUSTOMER={customer}",
-                   "BY=ticket-e2e"], env, timeout=1200)  # fmt: skip
-    assert erasure.returncode == 0, erasure.stdout[-5000:] + erasure.stderr[-3000:]
+    erase(env, customer, "ticket-e2e")
     assert_nothing_holds(env, needles)
     # The other customers' gold rows as they were; the customer's orders still count, as
     # `erased`, so the aggregates are unchanged.
@@ -835,7 +839,5 @@ def test_a_replay_then_a_full_refresh_give_the_same_tables_and_the_erased_stay_g
     sharing = sharing_an_address(addresses) - {"erased"}
     assert sharing, "no two customers' events carry one address: the batches changed"
     other = min(sharing)
-    erasure = run(["make", "--no-print-directory", "erase", f"CUSTOMER={other}",
-                   "BY=ticket-e2e-2"], env, timeout=1200)  # fmt: skip
-    assert erasure.returncode == 0, erasure.stdout[-5000:] + erasure.stderr[-3000:]
+    erase(env, other, "ticket-e2e-2")
     assert_nothing_holds(env, [*needles, other.lower(), *addresses[other]])
