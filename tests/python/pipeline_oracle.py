@@ -268,9 +268,12 @@ def _hours(values: list[float], share: float) -> str | None:
 
 
 def expected_fulfillment_daily(messages: list) -> dict[str, dict]:
-    """gold.fulfillment_daily: per UTC day, the orders that first reached paid, shipped and
-    delivered, and the hours they took."""
+    """gold.fulfillment_daily: per UTC day on which any order event happened, the orders that
+    first reached paid, shipped and delivered, and the hours they took."""
     days: dict[date, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for event in first_deliveries(messages)[0]:
+        if "payment_id" not in event:
+            days[_ts(event["event_ts"]).date()]  # a day with events, if no milestone: zeros
     for changes in _status_changes(messages).values():
         first: dict[str, datetime] = {}
         for event, _ in changes:

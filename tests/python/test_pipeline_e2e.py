@@ -151,7 +151,10 @@ def shape_changes() -> tuple[list[Message], list[Message]]:
     moves from customer a to b, chg-4's late order_placed moves it to an earlier day (and
     rate), chg-5 has two events at one event time whose loser is delivered again, chg-6's
     event_id comes again with another payload, chg-8's late paid event splits the placed
-    interval of its status history that the first batch built. Customer a's e-mail changes:
+    interval of its status history that the first batch built, chg-9's late shipped event
+    moves its first shipped to an earlier day and leaves the later day, the only one of its own
+    shipped event, with no milestone (fulfillment_daily recomputes that day too). Customer
+    a's e-mail changes:
     the old one's hash is the greater, so max() would keep it. Each order keyed by its id (one
     partition).
     """
@@ -209,6 +212,9 @@ def shape_changes() -> tuple[list[Message], list[Message]]:
               [("SKU-A", 2)], eid=tie_low),
         order("chg-5", d, "2026-01-01T15:00:00Z", paid, [("SKU-A", 2)], eid=tie_high),
         order("chg-6", e, "2026-01-01T16:00:00Z", placed, [("SKU-B", 3)], eid=reused),
+        order("chg-9", d, "2026-01-01T09:30:00Z", placed, [("SKU-B", 1)]),
+        order("chg-9", d, "2026-01-01T10:30:00Z", paid, [("SKU-B", 1)]),
+        order("chg-9", d, "2026-02-15T09:00:00Z", shipped, [("SKU-B", 1)]),
     ]  # fmt: skip
     second = [
         order("chg-1", a_new, "2026-01-01T12:00:00Z", paid, [("SKU-A", 2)]),
@@ -217,6 +223,7 @@ def shape_changes() -> tuple[list[Message], list[Message]]:
         order("chg-3", b, "2026-01-01T13:00:00Z", paid, [("SKU-C", 2)]),
         order("chg-4", c, "2026-01-01T22:00:00Z", placed, [("SKU-D", 4)], currency="GBP"),
         order("chg-8", d, "2026-01-01T10:00:00Z", paid, [("SKU-C", 1)]),
+        order("chg-9", d, "2026-01-01T11:30:00Z", shipped, [("SKU-B", 1)]),
     ]  # fmt: skip
     redelivered = next(m for m in first if m["event_id"] == tie_low)
     conflict = {**first[-1], "event_ts": "2026-01-01T18:00:00Z", "status": "shipped",
@@ -369,6 +376,9 @@ def test_orders_that_change_shape_and_owner_are_right_in_every_mart(env, message
         "chg-5": [("14:00", "15:00", "placed"), ("15:00", "15:00", "cancelled"),
                   ("15:00", None, "paid")],
     }  # fmt: skip
+    # chg-9's first shipped moved to 1 January: 15 February keeps its event, and no milestone.
+    fulfillment = table_rows(spark, env, "gold", "fulfillment_daily")
+    assert fulfillment["2026-02-15"]["orders_shipped"] == "0"
     customers = table_rows(spark, env, "gold", "dim_customers")
     assert customers["cus-chg-a"]["orders_count"] == "2"  # chg-1 and chg-7; chg-3 moved
     assert customers["cus-chg-b"]["orders_count"] == "2"
