@@ -11,9 +11,10 @@
       `__unread_by(<model>, <column>)__` in their `where` (macros/testing/where_subquery.sql).
     - changed_since_read_mark(upstream_column, column): the filter for a model that reads
       another model: its rows whose `upstream_column` is newer than this model's read mark.
-    - record_read_mark(inputs): a post-hook for a model that keeps only some of what it reads
-      (quarantine: the invalid rows), whose newest row therefore says little about how far it
-      has read. It records the newest _ingested_at of its inputs in a Delta table property.
+    - record_read_mark(inputs, column): a post-hook for a model that keeps only some of what
+      it reads (quarantine: the invalid rows), whose newest row therefore says little about how
+      far it has read. It records the newest _ingested_at of its inputs in a Delta table
+      property, looking only past the model's read mark from `column` (less the lookback).
       Such a model says so in its config, meta={'read_mark': 'recorded'}: only those are
       asked for a recorded mark (has_recorded_read_mark; a `show tblproperties` round trip).
     On a full refresh, or the first run, the filters are `true`: everything is read.
@@ -69,10 +70,13 @@
 {%- endmacro %}
 
 
-{% macro record_read_mark(inputs) -%}
+{% macro record_read_mark(inputs, column) -%}
     {#-
         A row committed between the model's read and this hook, with an older _ingested_at, is
         covered by the lookback (a micro-batch commits within seconds of its timestamp).
+        Only rows past the read mark as it now stands are read (so no scan of all of bronze):
+        the mark is at most the newest input, so either a newer row exists and is found, or
+        the mark already stands at the newest and nothing needs recording.
     -#}
     {%- if execute -%}
         {%- if (config.get('meta') or {}).get('read_mark') != 'recorded' -%}
@@ -84,6 +88,7 @@
             select unix_micros(max(_ingested_at)) from (
             {%- for input in inputs %}
                 select max(_ingested_at) as _ingested_at from {{ input }}
+                where {{ unread_rows(column) }}
                 {{- '\n                union all' if not loop.last }}
             {%- endfor %}
             )

@@ -90,14 +90,18 @@ changed_orders as (
 
 payment_totals as (
 
+    {#- The changed orders' payments only: all of them would be aggregated on every run. #}
     select
-        order_id,
-        coalesce(sum(case when is_captured then amount end), 0) as amount_captured,
-        coalesce(sum(case when is_refunded then amount end), 0) as amount_refunded,
+        payments.order_id,
+        coalesce(sum(case when payments.is_captured then payments.amount end), 0)
+            as amount_captured,
+        coalesce(sum(case when payments.is_refunded then payments.amount end), 0)
+            as amount_refunded,
         count(*) as payments_count,
-        max(last_ingested_at) as payments_last_ingested_at
+        max(payments.last_ingested_at) as payments_last_ingested_at
     from payments
-    group by order_id
+    left semi join changed_orders on payments.order_id = changed_orders.order_id
+    group by payments.order_id
 
 ),
 

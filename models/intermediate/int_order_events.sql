@@ -35,8 +35,13 @@ final as (
         ingest_date
     from events
     {%- if is_incremental() %}
+        {#- An event held already was appended with the _ingested_at of the same first
+            delivery, so it is among the rows of the same window: no need to scan them all. #}
         where not exists (
-            select 1 from {{ this }} as known
+            select 1 from (
+                select event_id from {{ this }}
+                where {{ unread_rows('_ingested_at') }}
+            ) as known
             where known.event_id = events.event_id
         )
     {%- endif %}

@@ -12,7 +12,10 @@
             'latest_wins': {'order_by': ['first_seen_at'], 'keep_least': ['first_seen_at']},
             'read_mark': 'recorded',
         },
-        post_hook="{{ record_read_mark([ref('stg_shop__orders'), ref('stg_shop__payments')]) }}",
+        post_hook=(
+            "{{ record_read_mark([ref('stg_shop__orders'), ref('stg_shop__payments')],"
+            " 'first_seen_at') }}"
+        ),
     )
 }}
 
