@@ -84,11 +84,12 @@
                 "record_read_mark: say meta={'read_mark': 'recorded'} in this model's config, "
                 ~ "or its mark is never looked up") }}
         {%- endif -%}
+        {%- set unread = unread_rows(column) -%}
         {%- set query -%}
             select unix_micros(max(_ingested_at)) from (
             {%- for input in inputs %}
                 select max(_ingested_at) as _ingested_at from {{ input }}
-                where {{ unread_rows(column) }}
+                where {{ unread }}
                 {{- '\n                union all' if not loop.last }}
             {%- endfor %}
             )
