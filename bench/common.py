@@ -40,12 +40,14 @@ def run(
         env=env,
         cwd=PROJECT_DIR,
         stdout=subprocess.PIPE if capture else None,
-        stderr=subprocess.DEVNULL if quiet else None,  # progress goes to the terminal
+        # Progress goes to the terminal, or, quiet, is kept to say why a command failed.
+        stderr=subprocess.PIPE if quiet else None,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} exited {done.returncode}\n{done.stdout or ''}")
+        said = (done.stdout or "") + (done.stderr or "")[-5000:]
+        raise SystemExit(f"bench: {' '.join(argv)} exited {done.returncode}\n{said}")
     return time.monotonic() - started, done.stdout or ""
 
 
