@@ -77,9 +77,17 @@ def ensure_bronze_table(spark: SparkSession, path: str) -> None:
         _ensure_with_spark(spark, path)
         return
     from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
 
     if DeltaTable.is_deltatable(path):
-        table = DeltaTable(path)
+        try:
+            table = DeltaTable(path)
+        except DeltaError:
+            # delta-rs loads no table without columns, which a bare registration is.
+            if not _is_bare_registration(spark, path):
+                raise
+            _create_with_spark(spark, path, replace=True)
+            return
         _add_missing_columns(spark, path, {f.name for f in table.schema().fields})
         _allow_erasures(spark, path, table.metadata().configuration)
         return
@@ -100,19 +108,42 @@ def _ensure_with_spark(spark: SparkSession, path: str) -> None:
     from delta.tables import DeltaTable
 
     if DeltaTable.isDeltaTable(spark, path):
+        if _is_bare_registration(spark, path):
+            _create_with_spark(spark, path, replace=True)
+            return
         table = DeltaTable.forPath(spark, path)
         _add_missing_columns(spark, path, set(table.toDF().columns))
         _allow_erasures(spark, path, table.detail().first()["properties"])
         return
+    _create_with_spark(spark, path)
+
+
+def _is_bare_registration(spark: SparkSession, path: str) -> bool:
+    """A table with no columns and no files: what registering bronze in the catalog leaves at
+    its path when dbt runs before the first ingest (`create table ... using delta location`,
+    macros/bronze/register_bronze.sql). Anything else there is not the job's to replace."""
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    return not table.toDF().columns and table.detail().first()["numFiles"] == 0
+
+
+def _create_with_spark(spark: SparkSession, path: str, replace: bool = False) -> None:
+    if replace:
+        log.info("bronze: %s holds a bare catalog registration: giving it bronze's layout", path)
     schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
     (
         spark.createDataFrame([], schema)
         .write.format("delta")
         .partitionBy("ingest_date")
         .options(**BRONZE_TABLE_PROPERTIES)
-        .mode("errorifexists")
+        .option("overwriteSchema", "true")
+        .mode("overwrite" if replace else "errorifexists")
         .save(path)
     )
+    if replace:  # a write sets a table's properties only when it creates the table
+        properties = ", ".join(f"'{k}' = '{v}'" for k, v in BRONZE_TABLE_PROPERTIES.items())
+        spark.sql(f"alter table delta.`{path}` set tblproperties ({properties})")
 
 
 def _add_missing_columns(spark: SparkSession, path: str, held: set[str]) -> None:
