@@ -16,7 +16,10 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -294,14 +297,35 @@ def create_configured_topics(settings: Settings) -> list[str]:
         raise ServiceError(str(exc)) from None
 
 
+QUORUM_LOST_GRACE_S = 5.0
+
+
+def _quorum_lost_for(services: list[Service], grace_s: float) -> Callable[[], bool]:
+    """A check that turns true `grace_s` after fewer than a majority of `services` are left
+    running: then no controller quorum is left for a broker's controlled shutdown."""
+    majority = len(services) // 2 + 1
+    lock = threading.Lock()
+    lost_since: list[float] = []
+
+    def quorum_lost() -> bool:
+        with lock:
+            if sum(svc.running_pid() is not None for svc in services) >= majority:
+                return False
+            if not lost_since:
+                lost_since.append(time.monotonic())
+            return time.monotonic() - lost_since[0] > grace_s
+
+    return quorum_lost
+
+
 def down(settings: Settings) -> str:
-    # All nodes at once: one by one, the last ones lose their controller quorum and wait out
-    # their controlled shutdown (a minute each) before they are killed.
+    # All nodes at once. Each node is broker and controller, and a broker's controlled shutdown
+    # needs a majority of the controllers: once most nodes have exited, the others cannot
+    # finish theirs and would wait out the stop timeout (a minute). After a short grace they
+    # are killed: what they wrote is in the page cache, and their next start recovers the logs.
     services = node_services(settings)
+    quorum_lost = _quorum_lost_for(services, grace_s=QUORUM_LOST_GRACE_S)
     with ThreadPoolExecutor(len(services)) as pool:
-        stopped = [
-            svc.name
-            for svc, done in zip(services, pool.map(Service.stop, services), strict=True)
-            if done
-        ]
+        done = pool.map(lambda svc: svc.stop(give_up=quorum_lost), services)
+        stopped = [svc.name for svc, was_running in zip(services, done, strict=True) if was_running]
     return f"{', '.join(stopped)} stopped" if stopped else "kafka was not running"

@@ -54,14 +54,15 @@ class Service:
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
-    def stop(self, timeout_s: float = 60.0) -> bool:
-        """SIGTERM (a clean shutdown), then SIGKILL after the timeout. False if not running."""
+    def stop(self, timeout_s: float = 60.0, give_up: Callable[[], bool] | None = None) -> bool:
+        """SIGTERM (a clean shutdown), then SIGKILL after the timeout, or as soon as `give_up`
+        says the clean shutdown cannot finish. False if not running."""
         pid = self.running_pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
         os.killpg(pid, signal.SIGTERM)
-        if not _wait_gone(pid, timeout_s):
+        if not _wait_gone(pid, timeout_s, give_up):
             os.killpg(pid, signal.SIGKILL)
             _wait_gone(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
@@ -90,11 +91,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait_gone(pid: int, timeout_s: float) -> bool:
+def _wait_gone(pid: int, timeout_s: float, give_up: Callable[[], bool] | None = None) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not _alive(pid):
             return True
+        if give_up is not None and give_up():
+            break
         time.sleep(0.2)
     return not _alive(pid)
 

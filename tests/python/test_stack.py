@@ -20,7 +20,7 @@ from ingest import config as ingest_config
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 from ingest.schema_registry import contract_schemas
 from lakehouse import settings
-from services import registry
+from services import kafka, registry
 from services.process import port_is_open
 
 pytestmark = pytest.mark.faults  # a stack of its own, started and stopped
@@ -198,3 +198,29 @@ def test_kafka_nodes_whose_ports_clash_or_overflow_are_refused(env, named) -> No
     with pytest.raises(SystemExit, match=named):
         settings.load(env)
     assert settings.load({"KAFKA_NODES": "3"}).kafka_bootstrap.count(",") == 2
+
+
+@pytest.mark.unit
+def test_kafka_down_gives_up_on_nodes_left_without_a_controller_quorum() -> None:
+    """A broker's controlled shutdown needs a majority of the controllers: `make down` kills
+    the nodes left without one after a short grace, not after the stop timeout's minute."""
+    running = {1: True, 2: True, 3: True}
+
+    class Node:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def running_pid(self) -> int | None:
+            return self.number if running[self.number] else None
+
+    quorum_lost = kafka._quorum_lost_for([Node(n) for n in running], grace_s=0.3)
+    assert not quorum_lost()
+    running[1] = False
+    assert not quorum_lost(), "two of three nodes are a majority"
+    running[2] = False
+    assert not quorum_lost(), "the grace has just begun"
+    time.sleep(0.4)
+    assert quorum_lost()
+    # One node is its own majority: it always shuts down cleanly.
+    running[1] = True
+    assert not kafka._quorum_lost_for([Node(1)], grace_s=0)()
