@@ -84,7 +84,9 @@ def ensure_bronze_table(spark: SparkSession, path: str) -> None:
             table = DeltaTable(path)
         except DeltaError:
             # delta-rs loads no table without columns, which a bare registration is.
-            if not _is_bare_registration(spark, path):
+            from delta.tables import DeltaTable as SparkDeltaTable
+
+            if not _is_bare_registration(SparkDeltaTable.forPath(spark, path)):
                 raise
             _create_with_spark(spark, path, replace=True)
             return
@@ -108,23 +110,21 @@ def _ensure_with_spark(spark: SparkSession, path: str) -> None:
     from delta.tables import DeltaTable
 
     if DeltaTable.isDeltaTable(spark, path):
-        if _is_bare_registration(spark, path):
+        table = DeltaTable.forPath(spark, path)
+        if _is_bare_registration(table):
             _create_with_spark(spark, path, replace=True)
             return
-        table = DeltaTable.forPath(spark, path)
         _add_missing_columns(spark, path, set(table.toDF().columns))
         _allow_erasures(spark, path, table.detail().first()["properties"])
         return
     _create_with_spark(spark, path)
 
 
-def _is_bare_registration(spark: SparkSession, path: str) -> bool:
-    """A table with no columns and no files: what registering bronze in the catalog leaves at
-    its path when dbt runs before the first ingest (`create table ... using delta location`,
-    macros/bronze/register_bronze.sql). Anything else there is not the job's to replace."""
-    from delta.tables import DeltaTable
-
-    table = DeltaTable.forPath(spark, path)
+def _is_bare_registration(table: Any) -> bool:
+    """A table (Spark's DeltaTable) with no columns and no files: what registering bronze in
+    the catalog leaves at its path when dbt runs before the first ingest (`create table ...
+    using delta location`, macros/bronze/register_bronze.sql). Anything else there is not the
+    job's to replace."""
     return not table.toDF().columns and table.detail().first()["numFiles"] == 0
 
 
@@ -132,15 +132,16 @@ def _create_with_spark(spark: SparkSession, path: str, replace: bool = False) ->
     if replace:
         log.info("bronze: %s holds a bare catalog registration: giving it bronze's layout", path)
     schema = ", ".join(f"{name} {data_type}" for name, data_type in BRONZE_COLUMNS)
-    (
+    to_delta = (
         spark.createDataFrame([], schema)
         .write.format("delta")
         .partitionBy("ingest_date")
         .options(**BRONZE_TABLE_PROPERTIES)
-        .option("overwriteSchema", "true")
-        .mode("overwrite" if replace else "errorifexists")
-        .save(path)
     )
+    if replace:
+        to_delta.option("overwriteSchema", "true").mode("overwrite").save(path)
+    else:
+        to_delta.mode("errorifexists").save(path)
     if replace:  # a write sets a table's properties only when it creates the table
         properties = ", ".join(f"'{k}' = '{v}'" for k, v in BRONZE_TABLE_PROPERTIES.items())
         spark.sql(f"alter table delta.`{path}` set tblproperties ({properties})")
