@@ -3,8 +3,9 @@
 On a private stack (Kafka and the Thrift server, so every build runs on a warm Spark), for each
 history size in BENCH_HISTORY (events in bronze; default 100000,1000000,5000000):
 
-1. top bronze up to that many events (produced to Kafka and ingested, as in production) and
-   build, untimed;
+1. top bronze up to that many events, produced to Kafka, ingested and built (untimed) in
+   chunks of PRODUCE_CHUNK_ORDERS orders, as a backlog is caught up day by day: one build over
+   millions of new events at once needs more memory than the Thrift server has (docs/benchmarks.md);
 2. produce and ingest a fixed batch of BENCH_NEW_EVENTS new events (default 10000), then time
    the incremental `dbt build`: models and tests apart, and order_status_history alone, from
    dbt's run_results.json. It runs with `silver_lookback_hours: 0`: here all history was
@@ -35,28 +36,35 @@ DBT = [DBT_BIN, "--quiet"]
 EVENTS_PER_ORDER = 5.7  # what the generator gives on average without trouble
 PRODUCE_CHUNK_ORDERS = 150_000  # about 0.6 GB of generated messages held at once
 START = datetime(2026, 1, 1, tzinfo=UTC)
+NO_LOOKBACK = ("--vars", "{silver_lookback_hours: 0}")
 
 
 def produce(env: dict[str, str], orders: int, seed: int, day: int) -> int:
-    """Publish `orders` orders placed on day `day` (in chunks); the events delivered."""
+    """Publish `orders` orders placed on day `day`, then ingest them; the events delivered."""
     state = Path(env["LAKEHOUSE_STATE_DIR"])
+    manifest = state / f"produce-{seed}.json"
+    start = (START + timedelta(days=day)).isoformat()
+    run(
+        [sys.executable, "-m", "ingest.produce", "--orders", str(orders),
+         "--seed", str(seed), "--start", start, "--manifest", str(manifest)],
+        env,
+        quiet=True,
+    )  # fmt: skip
+    run([sys.executable, "-m", "ingest.bronze"], env, quiet=True)
+    return json.loads(manifest.read_text())["delivered"]
+
+
+def top_up(env: dict[str, str], orders: int, seed: int, day: int) -> int:
+    """Bring `orders` more orders into bronze and silver and gold, a chunk at a time (produce,
+    ingest, build); the events delivered."""
     delivered = 0
     for chunk, first in enumerate(range(0, orders, PRODUCE_CHUNK_ORDERS)):
-        manifest = state / f"produce-{seed}-{chunk}.json"
         count = min(PRODUCE_CHUNK_ORDERS, orders - first)
-        start = (START + timedelta(days=day)).isoformat()
-        run(
-            [sys.executable, "-m", "ingest.produce", "--orders", str(count),
-             "--seed", str(seed * 1000 + chunk), "--start", start, "--manifest", str(manifest)],
-            env,
-            quiet=True,
-        )  # fmt: skip
-        delivered += json.loads(manifest.read_text())["delivered"]
+        delivered += produce(env, count, seed * 1000 + chunk, day)
+        # No lookback: all of history arrived minutes ago, so the default lookback would
+        # re-read every earlier chunk.
+        run([*DBT, "build", "--target", "thrift", *NO_LOOKBACK], env, quiet=True)
     return delivered
-
-
-def ingest(env: dict[str, str]) -> None:
-    run([sys.executable, "-m", "ingest.bronze"], env, quiet=True)
 
 
 # Models timed on their own too: the history, whose build rewrites the histories of the
@@ -100,14 +108,11 @@ def main() -> None:
         run([*DBT, "seed", "--target", "thrift"], env, quiet=True)
         for step, size in enumerate(sizes):
             print(f"bench: bronze to {size:,} events", file=sys.stderr)
-            history += produce(env, round((size - history) / EVENTS_PER_ORDER), step + 1, step * 2)
-            ingest(env)
-            run([*DBT, "build", "--target", "thrift"], env, quiet=True)  # catch up, untimed
+            history += top_up(env, round((size - history) / EVENTS_PER_ORDER), step + 1, step * 2)
 
             print(f"bench: {new_events:,} new events on {history:,}", file=sys.stderr)
             added = produce(env, round(new_events / EVENTS_PER_ORDER), 100 + step, step * 2 + 1)
-            ingest(env)
-            incremental = timed_build(env, "--vars", "{silver_lookback_hours: 0}")
+            incremental = timed_build(env, *NO_LOOKBACK)
             history += added
             result = {"history_events": history, "new_events": added, "incremental": incremental}
             if full_refresh:
