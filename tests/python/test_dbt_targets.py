@@ -7,6 +7,7 @@ read through the Thrift server, which runs all the while. The tests run in file 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,22 @@ def one_model_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (project / "models" / "order_counts.sql").write_text(
         "select 'placed' as status, 2 as order_count\nunion all\nselect 'paid', 1\n"
     )
+    return project
+
+
+@pytest.fixture(scope="module")
+def seed_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-seed dbt project with the lakehouse project's seed materialization."""
+    project = tmp_path_factory.mktemp("seed_project")
+    (project / "seeds").mkdir()
+    (project / "macros").mkdir()
+    shutil.copy(PROJECT_DIR / "macros" / "seeds" / "reload_changed_seeds.sql", project / "macros")
+    (project / "dbt_project.yml").write_text(
+        "name: one_seed\nversion: '1.0.0'\nconfig-version: 2\nprofile: lakehouse\n"
+        "seeds:\n  one_seed:\n    +file_format: delta\n"
+        "    +column_types: {code: string, rate: 'decimal(9,2)'}\n"
+    )
+    (project / "seeds" / "seed_rates.csv").write_text("code,rate\nEUR,1.10\nGBP,1.30\n")
     return project
 
 
@@ -99,6 +116,42 @@ def test_one_model_run_on_thrift_builds_a_delta_table(thrift, one_model_project)
         ("paid", 1),
         ("placed", 2),
     ]
+
+
+def test_a_seed_is_loaded_again_only_when_its_file_or_its_table_changed(
+    thrift, seed_project
+) -> None:
+    table = f"{SCHEMA}.seed_rates"
+
+    def seed() -> str:
+        ok(dbt(thrift, "seed", "--project-dir", str(seed_project), "--target", "thrift"))
+        (result,) = run_results(thrift)
+        assert result["status"] == "success"
+        return result["message"]
+
+    def commits() -> int:
+        return len(thrift_rows(thrift, f"describe history {table}"))
+
+    def rows() -> list[tuple]:
+        return sorted(
+            (code, str(rate)) for code, rate in thrift_rows(thrift, f"select * from {table}")
+        )
+
+    thrift_rows(thrift, f"drop table if exists {table}")
+    assert seed() == "INSERT 2"
+    assert rows() == [("EUR", "1.10"), ("GBP", "1.30")]
+    loaded = commits()
+    assert seed() == "UNCHANGED"
+    assert commits() == loaded  # not a write more
+    # A write to the table since its load: the seed is loaded again.
+    thrift_rows(thrift, f"update {table} set rate = 9 where code = 'EUR'")
+    assert seed() == "INSERT 2"
+    assert rows() == [("EUR", "1.10"), ("GBP", "1.30")]
+    # A changed file: loaded again, and left alone after that.
+    (seed_project / "seeds" / "seed_rates.csv").write_text("code,rate\nEUR,1.20\n")
+    assert seed() == "INSERT 1"
+    assert rows() == [("EUR", "1.20")]
+    assert seed() == "UNCHANGED"
 
 
 def test_the_thrift_log_keeps_warnings_without_the_known_noise(thrift) -> None:
