@@ -3,7 +3,8 @@ DAG started by events.
 
 With BENCH_ORDERS orders (default 200), each part on a fresh private stack (metastore, Kafka,
 Thrift server), in one run:
-- plain: `python -m ingest.bronze`, then `dbt seed` + `dbt build --target thrift`, timed;
+- plain: `python -m ingest.bronze`, then `dbt seed` + `dbt build --target thrift`, timed
+  (without unit tests, as the DAG's builds);
 - `make dag-test`: one `airflow dags test lakehouse_pipeline` on the `thrift` target, once
   Airflow's metadata DB exists (its one-time migration is not timed): its wall time, the run's
   own (its start to its end, from Airflow's metadata DB: without the CLI's start and DAG
@@ -26,7 +27,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import DBT, bench_env, run, services, write_result
+from common import DBT, NO_UNIT_TESTS, bench_env, run, services, write_result
 
 from lakehouse import settings
 from services import airflow
@@ -99,7 +100,7 @@ def plain_run(orders: str) -> dict[str, float]:
         print("bench: plain ingest, dbt seed + dbt build (thrift)", file=sys.stderr)
         ingest_s, _ = run([sys.executable, "-m", "ingest.bronze"], env, quiet=True)
         seed_s, _ = run([DBT, "seed", "--target", "thrift"], env, quiet=True)
-        build_s, _ = run([DBT, "build", "--target", "thrift"], env, quiet=True)
+        build_s, _ = run([DBT, "build", "--target", "thrift", *NO_UNIT_TESTS], env, quiet=True)
     finally:
         services(env, "down")
     return {"ingest_seconds": ingest_s, "seed_and_build_seconds": seed_s + build_s}

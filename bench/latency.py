@@ -7,8 +7,9 @@ On a private stack (Kafka and the Thrift server):
   loop should meet a warm Thrift server, as a long-running one is;
 - `dbt build --target thrift` runs back to back, the tightest schedule, once per selection in
   BENCH_SELECTIONS, one phase each. The default, `all,selector:freshness`: the whole
-  project, every quality gate; then fct_orders, dim_customers and what they are built from,
-  with every data gate on the way, but no seeds and no unit tests (selectors.yml);
+  project as the DAG builds it (seeds, models and every data test; no unit tests); then
+  fct_orders, dim_customers and what they are built from, with every data gate on the way,
+  but no seeds and no unit tests (selectors.yml);
 - in each phase a trickle producer publishes one marked order (`order_placed`, order_id
   `lat-<phase>-<n>`) every BENCH_TRICKLE_SECONDS (default 3) for BENCH_MINUTES (default 5);
 - a watcher reads fct_orders' Delta log and files with delta-rs every half second and notes
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common import DBT as DBT_BIN
-from common import PROJECT_DIR, bench_env, run, services, write_result
+from common import NO_UNIT_TESTS, PROJECT_DIR, bench_env, run, services, write_result
 from deltalake import DeltaTable
 
 from ingest import config as ingest_config
@@ -100,11 +101,11 @@ def fct_orders_path(env: dict[str, str]) -> Path:
 
 
 def build_command(selection: str) -> list[str]:
-    """`dbt build` on thrift of `all`, a named selector (`selector:<name>`, selectors.yml) or a
-    `--select` expression."""
+    """`dbt build` on thrift of `all` (the whole project as the DAG builds it: no unit tests), a
+    named selector (`selector:<name>`, selectors.yml) or a `--select` expression."""
     command = [*DBT, "build", "--target", "thrift"]
     if selection == "all":
-        return command
+        return [*command, *NO_UNIT_TESTS]
     if selection.startswith("selector:"):
         return [*command, "--selector", selection.removeprefix("selector:")]
     return [*command, "--select", selection]
