@@ -58,8 +58,10 @@ def top_up(env: dict[str, str], orders: int, seed: int, day: int) -> int:
     """Bring `orders` more orders into bronze and silver and gold, a chunk at a time (produce,
     ingest, build); the events delivered."""
     delivered = 0
+    chunks = -(-orders // PRODUCE_CHUNK_ORDERS)
     for chunk, first in enumerate(range(0, orders, PRODUCE_CHUNK_ORDERS)):
         count = min(PRODUCE_CHUNK_ORDERS, orders - first)
+        print(f"bench:   chunk {chunk + 1}/{chunks}: {count:,} orders", file=sys.stderr)
         delivered += produce(env, count, seed * 1000 + chunk, day)
         # No lookback: all of history arrived minutes ago, so the default lookback would
         # re-read every earlier chunk.
