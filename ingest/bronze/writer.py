@@ -138,13 +138,13 @@ def _create_with_spark(spark: SparkSession, path: str, replace: bool = False) ->
         .partitionBy("ingest_date")
         .options(**BRONZE_TABLE_PROPERTIES)
     )
-    if replace:
-        to_delta.option("overwriteSchema", "true").mode("overwrite").save(path)
-    else:
+    if not replace:
         to_delta.mode("errorifexists").save(path)
-    if replace:  # a write sets a table's properties only when it creates the table
-        properties = ", ".join(f"'{k}' = '{v}'" for k, v in BRONZE_TABLE_PROPERTIES.items())
-        spark.sql(f"alter table delta.`{path}` set tblproperties ({properties})")
+        return
+    to_delta.option("overwriteSchema", "true").mode("overwrite").save(path)
+    # A write sets a table's properties only when it creates the table.
+    properties = ", ".join(f"'{k}' = '{v}'" for k, v in BRONZE_TABLE_PROPERTIES.items())
+    spark.sql(f"alter table delta.`{path}` set tblproperties ({properties})")
 
 
 def _add_missing_columns(spark: SparkSession, path: str, held: set[str]) -> None:
