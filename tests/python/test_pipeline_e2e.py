@@ -505,10 +505,11 @@ def delta_versions(env: dict[str, str], layer: str, table: str) -> dict[int, lis
 def test_staging_tests_judge_only_the_rows_the_next_build_reads(env, spark) -> None:
     # Bronze holds quarantined records, all read by the first test's last whole build (nothing
     # was ingested since). With no lookback the rate gate sees nothing new and passes even at
-    # a limit of 0%; with a lookback longer than the history it sees them all, and the same
-    # limit fails.
+    # a limit of 0%, and the duplicate gate finds no rate in no rows; with a lookback longer
+    # than the history it sees them all, and the same limit fails.
     gate = ["test", "--select", "quarantine_rate_orders"]
-    ok(dbt(env, *gate, "--vars", "{silver_lookback_hours: 0, quarantine_error_pct: 0}"))
+    no_lookback = "{silver_lookback_hours: 0, quarantine_error_pct: 0}"
+    ok(dbt(env, *gate, "duplicate_rate_orders", "--vars", no_lookback))
     wide = dbt(env, *gate, "--vars", "{silver_lookback_hours: 100000, quarantine_error_pct: 0}")
     assert wide.returncode != 0 and "quarantine_rate_orders" in wide.stdout, wide.stdout[-3000:]
 
