@@ -62,3 +62,19 @@ def test_the_driver_maps_the_class_archive_that_setup_made(spark) -> None:
     assert path is not None and path.is_file(), f"no archive at {path}: .cache/jvm-archive.log"
     pid = spark.sparkContext._jvm.ProcessHandle.current().pid()
     assert str(path) in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_spark_sizes_a_delta_table_from_its_log_not_the_metastore(spark) -> None:
+    """Hive records a table's size in the metastore when the table is created or altered and
+    never after a write; Spark would plan a table created small as a broadcast long after it
+    grew. The profile's metastore hook (jvm/udf/src/lakehouse/metastore/DeltaSizeFromLog.java)
+    leaves that figure out, so Spark sizes the table from the Delta log."""
+    spark.sql("create database if not exists smoke")
+    spark.sql("drop table if exists smoke.growing")
+    spark.sql("create table smoke.growing using delta as select id, uuid() as note from range(10)")
+    spark.sql("alter table smoke.growing set tblproperties ('lakehouse.probe' = 'altered')")
+    spark.sql("insert into smoke.growing select id, uuid() as note from range(50000)")
+
+    planned = spark.sql("select * from smoke.growing")._jdf.queryExecution().optimizedPlan()
+    on_disk = spark.sql("describe detail smoke.growing").first()["sizeInBytes"]
+    assert int(planned.stats().sizeInBytes()) >= on_disk > 1_000_000
