@@ -67,8 +67,8 @@ def test_the_driver_maps_the_class_archive_that_setup_made(spark) -> None:
 def test_spark_sizes_a_delta_table_from_its_log_not_the_metastore(spark) -> None:
     """Hive records a table's size in the metastore when the table is created or altered and
     never after a write; Spark would plan a table created small as a broadcast long after it
-    grew. The profile's metastore hook (jvm/udf/src/lakehouse/metastore/DeltaSizeFromLog.java)
-    leaves that figure out, so Spark sizes the table from the Delta log."""
+    grew. The profile's metastore listener (jvm/udf/src/lakehouse/metastore/DeltaSizeFromLog.java)
+    keeps the figure out for Delta tables, so Spark sizes the table from the Delta log."""
     spark.sql("create database if not exists smoke")
     spark.sql("drop table if exists smoke.growing")
     spark.sql("create table smoke.growing using delta as select id, uuid() as note from range(10)")

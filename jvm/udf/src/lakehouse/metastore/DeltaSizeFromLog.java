@@ -1,60 +1,55 @@
 package lakehouse.metastore;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.hive.common.StatsSetupConst;
-import org.apache.hadoop.hive.conf.HiveConf;
-import org.apache.hadoop.hive.metastore.DefaultMetaStoreFilterHookImpl;
-import org.apache.hadoop.hive.metastore.api.MetaException;
-import org.apache.hadoop.hive.metastore.api.NoSuchObjectException;
+import org.apache.hadoop.hive.metastore.MetaStorePreEventListener;
 import org.apache.hadoop.hive.metastore.api.Table;
+import org.apache.hadoop.hive.metastore.events.PreAlterTableEvent;
+import org.apache.hadoop.hive.metastore.events.PreCreateTableEvent;
+import org.apache.hadoop.hive.metastore.events.PreEventContext;
 
 /**
- * Leaves the metastore's size statistics out of the Delta tables Spark reads from it, so that
- * Spark sizes a Delta table from its log, which is always current.
+ * Keeps the metastore from recording a Delta table's size, so that Spark sizes the table from
+ * its Delta log, which is always current.
  *
- * <p>Hive's metastore records a table's bytes and files when the table is created and again on
- * every ALTER TABLE, by listing its folder, and never after an insert or a merge. Spark prefers
- * those figures to Delta's own, so a Delta table created small keeps its first size for good:
- * an incremental model created at 10 MB was planned as a 10 MB broadcast at 460 MB, and the
- * Thrift server ran out of memory building it. Hive's client applies this hook
- * (hive.metastore.filter.hook, set in profiles/profiles.yml) to every table it reads, with the
- * stack's Derby server or a metastore service alike; other tables keep their figures. Hive puts
- * its own hook in its place when its authorization manager is a V2 factory (its default, though
- * authorization is off), so the profile names the V1 default provider too.
+ * <p>Hive's metastore records a table's bytes and files by listing its folder when the table is
+ * created and on every ALTER TABLE, and never after an insert or a merge. Spark prefers those
+ * figures to Delta's own, so a Delta table created small kept its first size for good: an
+ * incremental model created at 10 MB was planned as a 10 MB broadcast at 460 MB, and the Thrift
+ * server ran out of memory building it. The metastore runs this listener
+ * (hive.metastore.pre.event.listeners, set in profiles/profiles.yml) before it creates or alters
+ * a table: for a Delta table it drops the recorded figures and asks the metastore not to take
+ * new ones. Other tables keep theirs. A table created before the listener keeps its figures
+ * until its next ALTER TABLE. A metastore service (hive.metastore.uris) runs its own listeners:
+ * set it there.
  */
-public final class DeltaSizeFromLog extends DefaultMetaStoreFilterHookImpl {
+public final class DeltaSizeFromLog extends MetaStorePreEventListener {
   private static final String PROVIDER = "spark.sql.sources.provider";
 
-  public DeltaSizeFromLog(HiveConf conf) {
+  public DeltaSizeFromLog(Configuration conf) {
     super(conf);
   }
 
   @Override
-  public Table filterTable(Table table) throws NoSuchObjectException {
-    return withoutSizeStatistics(super.filterTable(table));
-  }
-
-  @Override
-  public List<Table> filterTables(List<Table> tables) throws MetaException {
-    List<Table> filtered = new ArrayList<>();
-    for (Table table : super.filterTables(tables)) {
-      filtered.add(withoutSizeStatistics(table));
+  public void onEvent(PreEventContext context) {
+    switch (context.getEventType()) {
+      case CREATE_TABLE -> withoutSizeStatistics(((PreCreateTableEvent) context).getTable());
+      case ALTER_TABLE -> withoutSizeStatistics(((PreAlterTableEvent) context).getNewTable());
+      default -> {}
     }
-    return filtered;
   }
 
-  private static Table withoutSizeStatistics(Table table) {
-    Map<String, String> parameters = table == null ? null : table.getParameters();
+  private static void withoutSizeStatistics(Table table) {
+    Map<String, String> parameters = table.getParameters();
     if (parameters == null || !"delta".equalsIgnoreCase(parameters.get(PROVIDER))) {
-      return table;
+      return;
     }
-    Table copy = table.deepCopy();
     for (String statistic : StatsSetupConst.supportedStats) {
-      copy.getParameters().remove(statistic);
+      parameters.remove(statistic);
     }
-    copy.getParameters().remove(StatsSetupConst.COLUMN_STATS_ACCURATE);
-    return copy;
+    parameters.remove(StatsSetupConst.COLUMN_STATS_ACCURATE);
+    // The metastore reads and removes this marker instead of listing the table's folder.
+    parameters.put(StatsSetupConst.DO_NOT_UPDATE_STATS, StatsSetupConst.TRUE);
   }
 }
