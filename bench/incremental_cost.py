@@ -18,7 +18,7 @@ Goal: the incremental build at the largest history costs at most 1.5x the one at
 
 Writes bench/results/incremental_cost.json. `make bench` runs it; alone, it is
 `.venv/bin/python bench/incremental_cost.py` (over an hour at the default sizes: bronze ends
-with over 5 million events, and each chunk took 4 to 5 minutes to build on 2026-12-05).
+with over 5 million events, caught up in chunks whose build times docs/benchmarks.md gives).
 """
 
 from __future__ import annotations
