@@ -24,6 +24,14 @@ pytestmark = pytest.mark.stack  # Airflow and dbt docs servers of its own
 
 SCREENSHOTS = PROJECT_DIR / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("LAKEHOUSE_CHROMIUM", "/usr/bin/chromium")
+# True once a dbt docs model page lists `referenced` under Referenced By and `depends` under
+# Depends On (the last of each heading: the first ones are the page's section links).
+LINEAGE_SHOWN = """([referenced, depends]) => {
+    const text = document.body.innerText;
+    const by = text.lastIndexOf("Referenced By"), on = text.lastIndexOf("Depends On");
+    return by >= 0 && on > by
+        && text.slice(by, on).includes(referenced) && text.slice(on).includes(depends);
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +79,11 @@ def test_the_served_dbt_docs_show_the_models_and_their_lineage(page, tmp_path) -
     try:
         wait_for_port(port, server)
         page.goto(f"http://127.0.0.1:{port}/#!/model/model.lakehouse.fct_orders")
-        page.wait_for_selector("text=Depends On", timeout=60_000)
+        # fct_orders' lineage as the docs list it: a mart built from it, a model it reads.
+        page.wait_for_function(LINEAGE_SHOWN, arg=["dim_customers", "payments"], timeout=60_000)
         body = page.inner_text("body")
         for model in ("fct_orders", "dim_customers", "daily_revenue", "staging", "silver"):
             assert model in body, f"{model} is not in the docs' project tree"
-        # fct_orders' lineage: its parents, as the docs list them.
-        depends_on = page.inner_text("body").split("Depends On", 1)[1]
-        assert "orders" in depends_on and "payments" in depends_on
         page.screenshot(path=str(SCREENSHOTS / "dbt-docs-fct_orders.png"))
         page.click("[title='View Lineage Graph']")
         page.wait_for_selector(".launcher-window canvas", timeout=30_000)
@@ -116,9 +122,12 @@ def test_the_airflow_ui_lists_the_pipeline_with_its_task_groups(page, tmp_path) 
         page.screenshot(path=str(SCREENSHOTS / "airflow-pipeline.png"))
         # The project's dbt docs, inside the UI (Cosmos's plugin; Browse > dbt Docs).
         page.goto(f"{url}/cosmos/lakehouse/dbt_docs_index.html#!/model/model.lakehouse.orders")
-        page.wait_for_selector("text=Depends On", timeout=60_000)
-        body = page.inner_text("body")
-        assert "int_event_first_deliveries" in body and "fct_orders" in body
+        # The page draws its sections before it has read the manifest's graph ("No resources
+        # reference this"), so wait for the lists themselves: what is built from orders, and
+        # what orders is built from.
+        page.wait_for_function(
+            LINEAGE_SHOWN, arg=["fct_orders", "int_event_first_deliveries"], timeout=60_000
+        )
         page.screenshot(path=str(SCREENSHOTS / "airflow-dbt-docs.png"))
     finally:
         result = services(env, "down", "airflow")
