@@ -6,6 +6,7 @@ history size in BENCH_HISTORY (events in bronze; default 100000,1000000,5000000)
 1. top bronze up to that many events, produced to Kafka, ingested and built (untimed) in
    chunks of PRODUCE_CHUNK_ORDERS orders, as a backlog is caught up day by day: one build over
    millions of new events at once needs more memory than the Thrift server has (docs/benchmarks.md);
+   the orders are placed one after another at ORDERS_PER_DAY, the new batch's after them;
 2. produce and ingest a fixed batch of BENCH_NEW_EVENTS new events (default 10000), then time
    the incremental `dbt build`: models and tests apart, and order_status_history alone, from
    dbt's run_results.json. It runs with `silver_lookback_hours: 0`: here all history was
@@ -35,38 +36,45 @@ from common import bench_env, run, services, write_result
 DBT = [DBT_BIN, "--quiet"]
 EVENTS_PER_ORDER = 5.7  # what the generator gives on average without trouble
 PRODUCE_CHUNK_ORDERS = 150_000  # about 0.6 GB of generated messages held at once
+# Orders are placed day after day at one shop's pace, so 5M events come to about a year, as
+# they would in production. A day-grain mart recomputes the days the new batch has events on;
+# with all of history on a few days, those days would be all of it.
+ORDERS_PER_DAY = 2_400
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NO_LOOKBACK = ("--vars", "{silver_lookback_hours: 0}")
 
 
-def produce(env: dict[str, str], orders: int, seed: int, day: int) -> int:
-    """Publish `orders` orders placed on day `day`, then ingest them; the events delivered."""
+def produce(env: dict[str, str], orders: int, seed: int, start: datetime) -> tuple[int, datetime]:
+    """Publish `orders` orders placed from `start` on at ORDERS_PER_DAY, then ingest them; the
+    events delivered, and when the next orders are placed."""
     state = Path(env["LAKEHOUSE_STATE_DIR"])
     manifest = state / f"produce-{seed}.json"
-    start = (START + timedelta(days=day)).isoformat()
+    span = timedelta(days=orders / ORDERS_PER_DAY)
     run(
         [sys.executable, "-m", "ingest.produce", "--orders", str(orders),
-         "--seed", str(seed), "--start", start, "--manifest", str(manifest)],
+         "--seed", str(seed), "--start", start.isoformat(),
+         "--span-hours", str(span.total_seconds() / 3600), "--manifest", str(manifest)],
         env,
         quiet=True,
     )  # fmt: skip
     run([sys.executable, "-m", "ingest.bronze"], env, quiet=True)
-    return json.loads(manifest.read_text())["delivered"]
+    return json.loads(manifest.read_text())["delivered"], start + span
 
 
-def top_up(env: dict[str, str], orders: int, seed: int, day: int) -> int:
+def top_up(env: dict[str, str], orders: int, seed: int, start: datetime) -> tuple[int, datetime]:
     """Bring `orders` more orders into bronze and silver and gold, a chunk at a time (produce,
-    ingest, build); the events delivered."""
+    ingest, build); the events delivered, and when the next orders are placed."""
     delivered = 0
     chunks = -(-orders // PRODUCE_CHUNK_ORDERS)
     for chunk, first in enumerate(range(0, orders, PRODUCE_CHUNK_ORDERS)):
         count = min(PRODUCE_CHUNK_ORDERS, orders - first)
         print(f"bench:   chunk {chunk + 1}/{chunks}: {count:,} orders", file=sys.stderr)
-        delivered += produce(env, count, seed * 1000 + chunk, day)
+        events, start = produce(env, count, seed * 1000 + chunk, start)
+        delivered += events
         # No lookback: all of history arrived minutes ago, so the default lookback would
         # re-read every earlier chunk.
         run([*DBT, "build", "--target", "thrift", *NO_LOOKBACK], env, quiet=True)
-    return delivered
+    return delivered, start
 
 
 # Models timed on their own too: the history, whose build rewrites the histories of the
@@ -106,14 +114,18 @@ def main() -> None:
     services(env, "up", "kafka", "thrift")
     runs = []
     history = 0
+    placed_from = START
     try:
         run([*DBT, "seed", "--target", "thrift"], env, quiet=True)
         for step, size in enumerate(sizes):
             print(f"bench: bronze to {size:,} events", file=sys.stderr)
-            history += top_up(env, round((size - history) / EVENTS_PER_ORDER), step + 1, step * 2)
+            orders = round((size - history) / EVENTS_PER_ORDER)
+            topped_up, placed_from = top_up(env, orders, step + 1, placed_from)
+            history += topped_up
 
             print(f"bench: {new_events:,} new events on {history:,}", file=sys.stderr)
-            added = produce(env, round(new_events / EVENTS_PER_ORDER), 100 + step, step * 2 + 1)
+            orders = round(new_events / EVENTS_PER_ORDER)
+            added, placed_from = produce(env, orders, 100 + step, placed_from)
             incremental = timed_build(env, *NO_LOOKBACK)
             history += added
             result = {"history_events": history, "new_events": added, "incremental": incremental}
