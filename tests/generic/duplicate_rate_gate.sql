@@ -6,12 +6,9 @@
     error_if='>' ~ (error_above_pct * 100) | int,
 ) }}
 
-{#- nullif: Spark computes the rate before `having` drops an empty window's row. #}
 select
-    cast(
-        floor(10000 * (count(*) - count(distinct {{ column_name }})) / nullif(count(*), 0))
-        as int
-    ) as rate_bp,
+    {{ rate_in_basis_points('count(*) - count(distinct ' ~ column_name ~ ')', 'count(*)') }}
+        as rate_bp,
     count(*) - count(distinct {{ column_name }}) as repeated_rows,
     count(*) as all_rows
 from {{ model }}

@@ -21,7 +21,7 @@ tested as (
 rate as (
 
     select
-        cast(floor(10000 * count_if({{ condition }}) / nullif(count(*), 0)) as int) as rate_bp,
+        {{ rate_in_basis_points('count_if(' ~ condition ~ ')', 'count(*)') }} as rate_bp,
         count_if({{ condition }}) as matching_rows,
         count(*) as all_rows
     from tested
