@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -62,8 +63,11 @@ class Service:
             self.pid_file.unlink(missing_ok=True)
             return False
         os.killpg(pid, signal.SIGTERM)
+        # The whole group, not only its leader: `airflow standalone`'s triggerer has outlived
+        # it, and nothing would stop it afterwards.
         if not _wait_gone(pid, timeout_s, give_up):
-            os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
             _wait_gone(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
         return True
@@ -91,15 +95,27 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait_gone(pid: int, timeout_s: float, give_up: Callable[[], bool] | None = None) -> bool:
+def _group_alive(pgid: int) -> bool:
+    """True while a process of the group has not exited (a zombie has, as in _alive)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # gone while listed
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
+def _wait_gone(pgid: int, timeout_s: float, give_up: Callable[[], bool] | None = None) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not _group_alive(pgid):
             return True
         if give_up is not None and give_up():
             break
         time.sleep(0.2)
-    return not _alive(pid)
+    return not _group_alive(pgid)
 
 
 def port_is_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
