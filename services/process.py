@@ -86,23 +86,26 @@ class Service:
             return "(no log)"
 
 
-def _alive(pid: int) -> bool:
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a /proc/<pid>/stat after the command's name (state, parent, process
+    group, ...); None once the process is gone."""
     try:
-        # A zombie has exited; only its exit status is left for the parent to collect.
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return stat.read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
-    return state != "Z"
+        return None
+
+
+def _alive(pid: int) -> bool:
+    # A zombie has exited; only its exit status is left for the parent to collect.
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return fields is not None and fields[0] != "Z"
 
 
 def _group_alive(pgid: int) -> bool:
     """True while a process of the group has not exited (a zombie has, as in _alive)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue  # gone while listed
-        if int(group) == pgid and state != "Z":
+        fields = _stat_fields(stat)
+        if fields is not None and fields[2] == str(pgid) and fields[0] != "Z":
             return True
     return False
 
