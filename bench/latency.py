@@ -3,8 +3,10 @@
 On a private stack (Kafka and the Thrift server):
 - the bronze job runs `--continuous` (a micro-batch every BENCH_TRIGGER, default 10 seconds,
   the job's own default);
-- before it, each selection is built BENCH_WARMUP_ROUNDS times (default 3), untimed: the
-  loop should meet a warm Thrift server, as a long-running one is;
+- before the timed phases, with the job running and orders trickling in as they will in a
+  phase (not counted), each selection is built BENCH_WARMUP_ROUNDS times (default 3),
+  untimed: the loop should meet a warm Thrift server and a warm ingest job, as long-running
+  ones are;
 - `dbt build --target thrift` runs back to back, the tightest schedule, once per selection in
   BENCH_SELECTIONS, one phase each. The default, `all,selector:freshness`: the whole
   project as the DAG builds it (seeds, models and every data test; no unit tests); then
@@ -66,34 +68,51 @@ def first_day(env: dict[str, str]) -> None:
     run(build_command("all"), env, quiet=True)
 
 
-def warm_up(env: dict[str, str], selections: list[str], rounds: int) -> None:
-    """Untimed builds of each selection, so that the loop meets a warm Thrift server.
+def warm_up(env: dict[str, str], selections: list[str], rounds: int, trickle_s: float) -> None:
+    """Untimed builds of each selection while orders trickle in (phase 0, not counted), so
+    that the loop meets a warm Thrift server and a warm ingest job.
 
     A Thrift server runs for days; right after its start its JVM is still compiling Spark's
     code paths (by hand, freshness builds on a fresh server: the first took 41 s, the fourth
-    to sixth 27 s, while the JIT compiler's CPU fell from 21 s a build to 5)."""
-    for number in range(1, rounds + 1):
-        for selection in selections:
-            print(f"bench: warm-up {number}/{rounds}: dbt build {selection} (not timed)",
-                  file=sys.stderr)  # fmt: skip
-            run(build_command(selection), env, quiet=True)
+    to sixth 27 s, while the JIT compiler's CPU fell from 21 s a build to 5). Builds of no new
+    data leave the paths that merge new rows cold, and an ingest job started with the first
+    phase would pay its own start in that phase: docs/benchmarks.md, "What sets latency"."""
+    stop = threading.Event()
+    feeder = threading.Thread(target=trickle, args=(env, 0, {}, trickle_s), kwargs={"stop": stop})
+    feeder.start()
+    try:
+        for number in range(1, rounds + 1):
+            for selection in selections:
+                print(f"bench: warm-up {number}/{rounds}: dbt build {selection} (not timed)",
+                      file=sys.stderr)  # fmt: skip
+                run(build_command(selection), env, quiet=True)
+    finally:
+        stop.set()
+        feeder.join()
 
 
 def trickle(
-    env: dict[str, str], phase: int, sent: dict[str, float], minutes: float, every_s: float
+    env: dict[str, str],
+    phase: int,
+    sent: dict[str, float],
+    every_s: float,
+    *,
+    minutes: float | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Publish a marked order every `every_s` seconds; note when each was sent."""
+    """Publish a marked order every `every_s` seconds, for `minutes` or until `stop` is set;
+    note when each was sent."""
     conf = ingest_config.load(env)
     producer = idempotent_producer(conf.bootstrap_servers)
     messages, _ = generate(1, seed=9)
     template = next(json.loads(m.value) for m in messages if m.contract == "orders")
-    print(f"bench: a marked order every {every_s:g} s for {minutes:g} min", file=sys.stderr)
-    deadline = time.monotonic() + minutes * 60
-    while time.monotonic() < deadline:
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + minutes * 60 if minutes is not None else float("inf")
+    while time.monotonic() < deadline and not stop.is_set():
         event = marked_order(template, phase, len(sent))
         publish(producer, conf.topic_names[0], [(event["order_id"], json.dumps(event))])
         sent[event["order_id"]] = time.time()
-        time.sleep(every_s)
+        stop.wait(every_s)
 
 
 def fct_orders_path(env: dict[str, str]) -> Path:
@@ -174,7 +193,8 @@ def phase(
     try:
         for loop in loops:
             loop.start()
-        trickle(env, number, sent, minutes, trickle_s)
+        print(f"bench: a marked order every {trickle_s:g} s for {minutes:g} min", file=sys.stderr)
+        trickle(env, number, sent, trickle_s, minutes=minutes)
         wait_until = time.monotonic() + 300
         while len(seen) < len(sent) and time.monotonic() < wait_until:
             time.sleep(1)
@@ -201,7 +221,6 @@ def main() -> None:
 
     try:
         first_day(env)
-        warm_up(env, selections, warm_up_rounds)
         ingest_proc = subprocess.Popen(
             [sys.executable, "-m", "ingest.bronze", "--continuous", "--trigger-interval", trigger],
             env=env,
@@ -209,6 +228,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        warm_up(env, selections, warm_up_rounds, trickle_s)
         for number, selection in enumerate(selections, start=1):
             phases[selection] = phase(env, number, selection, minutes=minutes, trickle_s=trickle_s)
     finally:
