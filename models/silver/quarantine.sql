@@ -4,6 +4,7 @@
         materialized='incremental',
         incremental_strategy='latest_wins',
         unique_key='quarantine_id',
+        on_schema_change='append_new_columns',
         tblproperties={'delta.dataSkippingStatsColumns': (
             'quarantine_id,kafka_topic,kafka_partition,kafka_offset,invalid_reason,'
             'first_seen_at'

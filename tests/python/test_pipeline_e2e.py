@@ -636,6 +636,14 @@ def test_maintenance_run_operations(env, spark) -> None:
     for table in ("dbt_node_results", "ingest_batches"):
         logged = spark.sql(f"describe history {SCHEMA}_ops.{table}").collect()
         assert {"OPTIMIZE", "VACUUM END"} <= {h["operation"] for h in logged}, table
+    # A table made before a constraint was declared lacks it: the run-operation adds it, once.
+    orders = f"{SCHEMA}_silver.orders"
+    spark.sql(f"alter table {orders} drop constraint fields_present")
+    added = ok(dbt(env, "run-operation", "add_missing_constraints"))
+    assert added.count("adding constraint") == 1 and "constraint fields_present" in added, added
+    held = {r["key"] for r in spark.sql(f"show tblproperties {orders}").collect()}
+    assert "delta.constraints.fields_present" in held
+    assert "adding constraint" not in ok(dbt(env, "run-operation", "add_missing_constraints"))
 
 
 def test_a_failing_event_log_write_keeps_the_results_and_the_pipeline_going(env, spark) -> None:
