@@ -61,9 +61,10 @@
 {%- endmacro %}
 
 
-{% macro changed_since_read_mark(upstream_column, column) -%}
+{% macro changed_since_read_mark(upstream_column, column, mark=none) -%}
+    {#- `mark`: read_mark(column) when the caller has it already (one query for two filters). -#}
     {%- if is_incremental() -%}
-        {{ upstream_column }} > {{ read_mark(column) }}
+        {{ upstream_column }} > {{ mark if mark is not none else read_mark(column) }}
     {%- else -%}
         true
     {%- endif -%}

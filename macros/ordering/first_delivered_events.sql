@@ -7,8 +7,9 @@
     event_id.
 -#}
 
-{% macro first_delivered_events(staging_relation, first_deliveries_relation, mark_column) -%}
-    {%- set unread = unread_rows(mark_column) -%}
+{% macro first_delivered_events(staging_relation, first_deliveries_relation, mark_column, unread=none) -%}
+    {#- `unread`: unread_rows(mark_column) when the caller has it already (one read-mark query). -#}
+    {%- set unread = unread if unread is not none else unread_rows(mark_column) -%}
     select events.* from (
         select * from {{ staging_relation }}
         where is_valid and {{ unread }}

@@ -24,6 +24,9 @@
     latest earlier rate of its currency; with none, rate_to_usd is null and its test fails.
 -#}
 
+{#- Both changed-since filters compare with the same read mark: look it up once. -#}
+{%- set source_read_mark = read_mark('source_last_ingested_at') if is_incremental() else none %}
+
 with
 
 orders as (
@@ -71,10 +74,14 @@ day_rates as (
 changed_orders as (
 
     select orders.order_id from orders
-    where {{ changed_since_read_mark('orders.last_ingested_at', 'source_last_ingested_at') }}
+    where {{ changed_since_read_mark(
+        'orders.last_ingested_at', 'source_last_ingested_at', mark=source_read_mark
+    ) }}
     union
     select payments.order_id from payments
-    where {{ changed_since_read_mark('payments.last_ingested_at', 'source_last_ingested_at') }}
+    where {{ changed_since_read_mark(
+        'payments.last_ingested_at', 'source_last_ingested_at', mark=source_read_mark
+    ) }}
     {%- if is_incremental() %}
         union
         select converted.order_id from {{ this }} as converted

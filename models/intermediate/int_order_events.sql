@@ -13,12 +13,15 @@
     append-only: a run adds the event_ids it does not hold yet.
 -#}
 
+{%- set unread = unread_rows('_ingested_at') %}
+
 with
 
 events as (
 
     {{ first_delivered_events(
-        ref('stg_shop__orders'), ref('int_event_first_deliveries'), '_ingested_at'
+        ref('stg_shop__orders'), ref('int_event_first_deliveries'), '_ingested_at',
+        unread=unread
     ) }}
 
 ),
@@ -40,7 +43,7 @@ final as (
         where not exists (
             select 1 from (
                 select event_id from {{ this }}
-                where {{ unread_rows('_ingested_at') }}
+                where {{ unread }}
             ) as known
             where known.event_id = events.event_id
         )
