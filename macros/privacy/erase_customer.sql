@@ -21,6 +21,9 @@
        `erased`, `email_hash` to the hash of an empty address, `raw_event` (quarantine's
        payload) as bronze; a model with meta `erasure: delete_rows` (dim_customers, one row per
        customer) loses the customer's row instead, and the next build adds it to `erased`;
+       one with meta `erasure: rederive` (int_order_deliveries, staging's rows kept) first
+       takes its rows that name the customer from its parent again, parsed from the rewritten
+       bronze (payload digests included);
     4. recomputes, from staging, the digests int_event_first_deliveries keeps of the
        rewritten events' first deliveries (a digest of the event as it was is one of personal
        data, and quarantine would flag the rewritten event read again as a conflict);
@@ -68,8 +71,8 @@
 
 
 {% macro personal_tables() %}
-    {#- [relation, unique key, {column: kind}, erasure] of each model with personal columns
-        (column meta personal_data) that exists. -#}
+    {#- [relation, unique key, {column: kind}, erasure, parent models] of each model with
+        personal columns (column meta personal_data) that exists. -#}
     {%- set found = [] -%}
     {%- for node in graph.nodes.values() | sort(attribute='name') -%}
         {%- set columns = {} -%}
@@ -79,8 +82,13 @@
         {%- if node.resource_type == 'model' and node.package_name == project_name and columns -%}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
             {%- if relation is not none -%}
+                {%- set parents = [] -%}
+                {%- for parent in node.depends_on.nodes if parent.startswith('model.') -%}
+                    {%- set model = graph.nodes[parent] -%}
+                    {%- do parents.append(adapter.get_relation(model.database, model.schema, model.alias)) -%}
+                {%- endfor -%}
                 {%- do found.append([relation, node.config.unique_key, columns,
-                    (node.config.meta or {}).get('erasure', 'rewrite')]) -%}
+                    (node.config.meta or {}).get('erasure', 'rewrite'), parents]) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -150,6 +158,39 @@
 {% endmacro %}
 
 
+{% macro rederive(relation, parents, columns, customer_id, emails, email_hashes) %}
+    {#- A model with meta `erasure: rederive` keeps its one parent's rows as they were parsed
+        (int_order_deliveries: staging's, read once per build): its rows that name the
+        customer take the parent's rows again, which read the rewritten bronze. The count of
+        rows rewritten. -#}
+    {%- if parents | length != 1 or parents[0] is none -%}
+        {{ exceptions.raise_compiler_error(relation ~ ': meta erasure rederive needs one parent model, built') }}
+    {%- endif -%}
+    {%- set keys = ['kafka_topic', 'kafka_partition', 'kafka_offset', '_ingested_at'] -%}
+    {%- set matches = [] -%}
+    {%- for column, kind in columns.items() -%}
+        {%- if kind == 'customer_id' -%}
+            {%- do matches.append(column ~ ' = ' ~ sql_literal(customer_id)) -%}
+        {%- elif kind == 'email_hash' and email_hashes -%}
+            {%- do matches.append(column ~ ' in (' ~ email_hashes | join(', ') ~ ')') -%}
+        {%- elif kind == 'raw_event' -%}
+            {%- do matches.append(names_the_customer(column, customer_id, emails)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set assignments = [] -%}
+    {%- for column in adapter.get_columns_in_relation(parents[0]) | map(attribute='name') if column not in keys -%}
+        {%- do assignments.append('t.' ~ adapter.quote(column) ~ ' = s.' ~ adapter.quote(column)) -%}
+    {%- endfor -%}
+    {%- set on = [] -%}
+    {%- for key in keys -%}{%- do on.append('s.' ~ key ~ ' = named.' ~ key) -%}{%- endfor -%}
+    {{ return(merge_rewrite(relation, keys,
+        'select s.* from ' ~ parents[0] ~ ' as s left semi join (select ' ~ keys | join(', ')
+        ~ ' from ' ~ relation ~ ' where ' ~ matches | join(' or ') ~ ') as named on '
+        ~ on | join(' and '),
+        assignments | join(', '))) }}
+{% endmacro %}
+
+
 {% macro erase_customer(customer_id, requested_by) %}
     {%- set customer_id = (customer_id | string) | trim -%}
     {%- if not customer_id or customer_id == erased_customer_id() or '"' in customer_id -%}
@@ -214,7 +255,11 @@
     {{ log('erasure ' ~ erasure_id ~ ': ' ~ bronze_rows | sum ~ ' bronze events rewritten', info=true) }}
 
     {#- 3. The personal columns of silver and gold. -#}
-    {%- for relation, key, columns, erasure in personal_tables() -%}
+    {%- for relation, key, columns, erasure, parents in personal_tables() if erasure == 'rederive' -%}
+        {%- do rewritten.update({relation | string: rederive(relation, parents, columns, customer_id, emails, email_hashes)}) -%}
+        {{ log('erasure ' ~ erasure_id ~ ': ' ~ relation ~ ' ' ~ rewritten[relation | string] ~ ' rows parsed again', info=true) }}
+    {%- endfor -%}
+    {%- for relation, key, columns, erasure, parents in personal_tables() if erasure != 'rederive' -%}
         {%- set matches = [] -%}
         {%- set assignments = [] -%}
         {%- for column, kind in columns.items() -%}

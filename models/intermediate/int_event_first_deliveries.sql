@@ -14,14 +14,14 @@
     rows ingested since the newest _ingested_at here, less the lookback.
 -#}
 
-{%- set staging_models = ['stg_shop__orders', 'stg_shop__payments'] %}
+{%- set delivery_models = ['int_order_deliveries', 'int_payment_deliveries'] %}
 {%- set unread = unread_rows('_ingested_at') %}
 
 with
 
 deliveries as (
 
-    {% for staging_model in staging_models -%}
+    {% for delivery_model in delivery_models -%}
         select
             event_id,
             kafka_topic,
@@ -30,7 +30,7 @@ deliveries as (
             payload_hash,
             _ingested_at,
             ingest_date
-        from {{ ref(staging_model) }}
+        from {{ ref(delivery_model) }}
         where is_valid and {{ unread }}
         {% if not loop.last %}
             union all

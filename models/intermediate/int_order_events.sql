@@ -20,7 +20,7 @@ with
 events as (
 
     {{ first_delivered_events(
-        ref('stg_shop__orders'), ref('int_event_first_deliveries'), '_ingested_at',
+        ref('int_order_deliveries'), ref('int_event_first_deliveries'), '_ingested_at',
         unread=unread
     ) }}
 

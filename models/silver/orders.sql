@@ -35,7 +35,7 @@ with
 events as (
 
     {{ first_delivered_events(
-        ref('stg_shop__orders'), ref('int_event_first_deliveries'), 'last_ingested_at'
+        ref('int_order_deliveries'), ref('int_event_first_deliveries'), 'last_ingested_at'
     ) }}
 
 ),

@@ -21,7 +21,7 @@ with
 events as (
 
     {{ first_delivered_events(
-        ref('stg_shop__payments'), ref('int_event_first_deliveries'), 'last_ingested_at'
+        ref('int_payment_deliveries'), ref('int_event_first_deliveries'), 'last_ingested_at'
     ) }}
 
 ),

@@ -14,7 +14,7 @@
             'read_mark': 'recorded',
         },
         post_hook=(
-            "{{ record_read_mark([ref('stg_shop__orders'), ref('stg_shop__payments')],"
+            "{{ record_read_mark([ref('int_order_deliveries'), ref('int_payment_deliveries')],"
             " 'first_seen_at') }}"
         ),
     )
@@ -28,13 +28,13 @@
     bronze holds twice (a reset checkpoint lands it again) is quarantined once, when first seen.
 -#}
 
-{%- set staging_models = ['stg_shop__orders', 'stg_shop__payments'] %}
+{%- set delivery_models = ['int_order_deliveries', 'int_payment_deliveries'] %}
 
 with
 
 deliveries as (
 
-    {% for staging_model in staging_models -%}
+    {% for delivery_model in delivery_models -%}
         select
             event_id,
             payload_hash,
@@ -47,7 +47,7 @@ deliveries as (
             is_malformed,
             _ingested_at,
             ingest_date
-        from {{ ref(staging_model) }}
+        from {{ ref(delivery_model) }}
         {% if not loop.last %}
             union all
 

@@ -309,7 +309,7 @@ def test_two_batches_then_gold_equals_an_independent_computation(env, batches, s
              "--target-path", str(base / f"target-{target}"),
              "--log-path", str(base / f"logs-{target}")]
             for target, models in (
-                ("thrift", ["stg_shop__orders", "int_event_first_deliveries", "orders",
+                ("thrift", ["int_order_deliveries", "int_event_first_deliveries", "orders",
                             "order_items"]),
                 ("local", ["payments"]),
             )
@@ -523,14 +523,16 @@ def test_staging_tests_judge_only_the_rows_the_next_build_reads(env, spark) -> N
 
 
 def test_only_a_model_that_records_a_read_mark_is_asked_for_it(env) -> None:
-    # Each incremental read and each staging test looks up its model's read mark; only
+    # Each incremental read and each gate looks up its model's read mark; only
     # quarantine (meta.read_mark: 'recorded') also keeps a mark in a table
     # property, so only it costs a `show tblproperties` round trip.
-    out = ok(dbt(env, "--debug", "compile", "--select", "stg_shop__orders", "orders", "quarantine"))
+    out = ok(
+        dbt(env, "--debug", "compile", "--select", "int_order_deliveries", "orders", "quarantine")
+    )
     lines = out.splitlines()
-    # orders and quarantine look theirs up once each, and each of stg_shop__orders' two gates
-    # (quarantine_rate_orders, duplicate_rate_orders) looks up orders'.
-    assert sum("select cast(max(" in line for line in lines) >= 4, "no mark was looked up"
+    # The three models look theirs up once each, and each of int_order_deliveries' two gates
+    # (quarantine_rate_orders, duplicate_rate_orders) and two key tests looks up orders'.
+    assert sum("select cast(max(" in line for line in lines) >= 7, "no mark was looked up"
     asked = [line.split()[-1] for line in lines if "show tblproperties" in line]
     assert asked, "quarantine's mark was not looked up"
     assert all(relation.endswith(".quarantine") for relation in asked), asked

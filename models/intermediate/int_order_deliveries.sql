@@ -1,0 +1,68 @@
+{#- No statistics on personal columns: docs/design.md#erasure. An erasure parses the rewritten
+    bronze events again (meta.erasure rederive: macros/privacy/erase_customer.sql). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        unique_key='delivery_id',
+        on_schema_change='append_new_columns',
+        tblproperties={'delta.dataSkippingStatsColumns': (
+            'delivery_id,kafka_topic,kafka_partition,kafka_offset,_ingested_at,ingest_date'
+        )},
+        meta={'erasure': 'rederive'},
+    )
+}}
+
+{#-
+    Every delivery of an orders-topic record, as stg_shop__orders parses and checks it, kept
+    in a table: each build parses and checks a new record once, here, and every model and
+    gate after it reads the checked rows (docs/dbt.md#checked-once). Incremental, append-only:
+    a run adds the deliveries ingested since its newest one, less the lookback, that it does
+    not hold yet (a delivery is its Kafka coordinates and _ingested_at: a replayed record is
+    a second delivery, as in bronze).
+-#}
+
+{%- set unread = unread_rows('_ingested_at') %}
+
+with
+
+deliveries as (
+
+    select * from {{ ref('stg_shop__orders') }}
+    where {{ unread }}
+
+),
+
+final as (
+
+    select
+        {{ delivery_id() }} as delivery_id,
+        deliveries.event_id,
+        deliveries.order_id,
+        deliveries.customer_id,
+        deliveries.customer_email_hash,
+        deliveries.event_type,
+        deliveries.event_at,
+        deliveries.status,
+        deliveries.currency,
+        deliveries.order_total,
+        deliveries.items,
+        deliveries.schema_version,
+        deliveries.channel,
+        deliveries.payload_hash,
+        deliveries.is_valid,
+        deliveries.invalid_reason,
+        deliveries.is_malformed,
+        deliveries.raw_value,
+        deliveries.kafka_topic,
+        deliveries.kafka_partition,
+        deliveries.kafka_offset,
+        deliveries.published_at,
+        deliveries._ingested_at,
+        deliveries.ingest_date
+    from deliveries
+    {{ not_held_yet('deliveries', unread) }}
+
+)
+
+select * from final
