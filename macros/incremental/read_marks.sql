@@ -5,10 +5,11 @@
       SQL timestamp literal: its newest `column`, or the mark it recorded, if later. It is
       looked up once, at compile time, and inlined, so that Spark prunes bronze's ingest_date
       partitions and Delta skips files statically.
-    - unread_rows(column): the filter for a model that reads staging (bronze): rows ingested
-      after this model's read mark, less var('silver_lookback_hours') for late arrivals.
-    - unread_by(relation, column): the same filter for any model; the staging tests name it
-      `__unread_by(<model>, <column>)__` in their `where` (macros/testing/where_subquery.sql).
+    - unread_rows(column): the filter for a model that reads bronze's rows (staging, or the
+      deliveries models that keep them): rows ingested after this model's read mark, less
+      var('silver_lookback_hours') for late arrivals.
+    - unread_by(relation, column): the same filter for any model; the gates on the deliveries
+      name it `__unread_by(<model>, <column>)__` in their `where` (macros/testing/where_subquery.sql).
     - changed_since_read_mark(upstream_column, column): the filter for a model that reads
       another model: its rows whose `upstream_column` is newer than this model's read mark.
     - record_read_mark(inputs, column): a post-hook for a model that keeps only some of what
@@ -48,8 +49,8 @@
 
 
 {% macro unread_by(relation, column) -%}
-    {#- Staging rows `relation` has not read yet (its read mark, less the lookback). The staging
-        tests use it too (macros/testing/where_subquery.sql). -#}
+    {#- Rows of bronze (staging's, or the deliveries') `relation` has not read yet (its read
+        mark, less the lookback). The gates use it too (macros/testing/where_subquery.sql). -#}
     {#- It is inlined into SQL, and operators pass it (Airflow params, --vars): check it. -#}
     {%- set lookback = var('silver_lookback_hours') | string | trim -%}
     {%- if not lookback.isdigit() -%}

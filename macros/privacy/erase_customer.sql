@@ -71,8 +71,8 @@
 
 
 {% macro personal_tables() %}
-    {#- [relation, unique key, {column: kind}, erasure, parent models] of each model with
-        personal columns (column meta personal_data) that exists. -#}
+    {#- [relation, unique key, {column: kind}, erasure, the ids of the models and seeds it
+        reads] of each model with personal columns (column meta personal_data) that exists. -#}
     {%- set found = [] -%}
     {%- for node in graph.nodes.values() | sort(attribute='name') -%}
         {%- set columns = {} -%}
@@ -82,13 +82,9 @@
         {%- if node.resource_type == 'model' and node.package_name == project_name and columns -%}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
             {%- if relation is not none -%}
-                {%- set parents = [] -%}
-                {%- for parent in node.depends_on.nodes if parent.startswith('model.') -%}
-                    {%- set model = graph.nodes[parent] -%}
-                    {%- do parents.append(adapter.get_relation(model.database, model.schema, model.alias)) -%}
-                {%- endfor -%}
                 {%- do found.append([relation, node.config.unique_key, columns,
-                    (node.config.meta or {}).get('erasure', 'rewrite'), parents]) -%}
+                    (node.config.meta or {}).get('erasure', 'rewrite'),
+                    node.depends_on.nodes | select('in', graph.nodes) | list]) -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -161,9 +157,11 @@
 {% macro rederive(relation, parents, columns, customer_id, emails, email_hashes) %}
     {#- A model with meta `erasure: rederive` keeps its one parent's rows as they were parsed
         (int_order_deliveries: staging's, read once per build): its rows that name the
-        customer take the parent's rows again, which read the rewritten bronze. The count of
-        rows rewritten. -#}
-    {%- if parents | length != 1 or parents[0] is none -%}
+        customer take the parent's rows again, which read the rewritten bronze, where they
+        differ. The count of rows rewritten. -#}
+    {%- set parent = graph.nodes[parents[0]] if parents | length == 1 else none -%}
+    {%- set parent = adapter.get_relation(parent.database, parent.schema, parent.alias) if parent else none -%}
+    {%- if parent is none -%}
         {{ exceptions.raise_compiler_error(relation ~ ': meta erasure rederive needs one parent model, built') }}
     {%- endif -%}
     {%- set keys = ['kafka_topic', 'kafka_partition', 'kafka_offset', '_ingested_at'] -%}
@@ -177,16 +175,21 @@
             {%- do matches.append(names_the_customer(column, customer_id, emails)) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- set assignments = [] -%}
-    {%- for column in adapter.get_columns_in_relation(parents[0]) | map(attribute='name') if column not in keys -%}
-        {%- do assignments.append('t.' ~ adapter.quote(column) ~ ' = s.' ~ adapter.quote(column)) -%}
-    {%- endfor -%}
+    {%- if not matches -%}
+        {{ return(0) }}  {#- no column names a customer: nothing to take again -#}
+    {%- endif -%}
     {%- set on = [] -%}
     {%- for key in keys -%}{%- do on.append('s.' ~ key ~ ' = named.' ~ key) -%}{%- endfor -%}
+    {%- set same = [] -%}
+    {%- set assignments = [] -%}
+    {%- for column in adapter.get_columns_in_relation(parent) | map(attribute='name') if column not in keys -%}
+        {%- do same.append('s.' ~ adapter.quote(column) ~ ' <=> named.' ~ adapter.quote(column)) -%}
+        {%- do assignments.append('t.' ~ adapter.quote(column) ~ ' = s.' ~ adapter.quote(column)) -%}
+    {%- endfor -%}
     {{ return(merge_rewrite(relation, keys,
-        'select s.* from ' ~ parents[0] ~ ' as s left semi join (select ' ~ keys | join(', ')
-        ~ ' from ' ~ relation ~ ' where ' ~ matches | join(' or ') ~ ') as named on '
-        ~ on | join(' and '),
+        'select s.* from ' ~ parent ~ ' as s join (select * from ' ~ relation ~ ' where '
+        ~ matches | join(' or ') ~ ') as named on ' ~ on | join(' and ')
+        ~ ' where not (' ~ same | join(' and ') ~ ')',
         assignments | join(', '))) }}
 {% endmacro %}
 
@@ -255,11 +258,12 @@
     {{ log('erasure ' ~ erasure_id ~ ': ' ~ bronze_rows | sum ~ ' bronze events rewritten', info=true) }}
 
     {#- 3. The personal columns of silver and gold. -#}
-    {%- for relation, key, columns, erasure, parents in personal_tables() if erasure == 'rederive' -%}
+    {%- set tables = personal_tables() -%}
+    {%- for relation, key, columns, erasure, parents in tables if erasure == 'rederive' -%}
         {%- do rewritten.update({relation | string: rederive(relation, parents, columns, customer_id, emails, email_hashes)}) -%}
         {{ log('erasure ' ~ erasure_id ~ ': ' ~ relation ~ ' ' ~ rewritten[relation | string] ~ ' rows parsed again', info=true) }}
     {%- endfor -%}
-    {%- for relation, key, columns, erasure, parents in personal_tables() if erasure != 'rederive' -%}
+    {%- for relation, key, columns, erasure, parents in tables if erasure != 'rederive' -%}
         {%- set matches = [] -%}
         {%- set assignments = [] -%}
         {%- for column, kind in columns.items() -%}

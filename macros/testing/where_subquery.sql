@@ -1,5 +1,5 @@
 {#-
-    Tests on staging judge the rows the next build promotes, not all of history, so that
+    Tests on the deliveries (staging's rows, kept) judge the rows the next build promotes, not all of history, so that
     their cost follows new data (bench/incremental_cost.py). A test's `where` config may say
         __unread_by(<model>, <read mark column>)__
     for the rows that incremental <model> reads next (unread_by() in

@@ -10,8 +10,8 @@
     One row per event_id: its first valid delivery (the earliest in bronze: _ingested_at, then
     the Kafka coordinates) and a digest of what it said. Silver reads only first deliveries, so
     a re-delivery never counts, whatever its offset; quarantine flags a later delivery that
-    says something else. Incremental runs append the event_ids not held yet, from the staging
-    rows ingested since the newest _ingested_at here, less the lookback.
+    says something else. Incremental runs append the event_ids not held yet, from the
+    deliveries (staging's rows, kept: docs/dbt.md#checked-once) ingested since the newest _ingested_at here, less the lookback.
 -#}
 
 {%- set delivery_models = ['int_order_deliveries', 'int_payment_deliveries'] %}
