@@ -11,14 +11,7 @@
     )
 }}
 
-{#-
-    Every delivery of a payments-topic record, as stg_shop__payments parses and checks it, kept
-    in a table: each build parses and checks a new record once, here, and every model and
-    gate after it reads the checked rows (docs/dbt.md#checked-once). Incremental, append-only:
-    a run adds the deliveries ingested since its newest one, less the lookback, that it does
-    not hold yet (a delivery is its Kafka coordinates and _ingested_at: a replayed record is
-    a second delivery, as in bronze).
--#}
+{#- The payments topic's deliveries, kept as int_order_deliveries keeps the orders'. -#}
 
 {%- set unread = unread_rows('_ingested_at') %}
 
