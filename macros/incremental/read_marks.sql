@@ -9,7 +9,8 @@
       deliveries models that keep them): rows ingested after this model's read mark, less
       var('silver_lookback_hours') for late arrivals.
     - unread_by(relation, column): the same filter for any model; the gates on the deliveries
-      name it `__unread_by(<model>, <column>)__` in their `where` (macros/testing/where_subquery.sql).
+      name it `__unread_by(<model>, <column>)__` in their `where`
+      (macros/testing/where_subquery.sql).
     - changed_since_read_mark(upstream_column, column): the filter for a model that reads
       another model: its rows whose `upstream_column` is newer than this model's read mark.
     - record_read_mark(inputs, column): a post-hook for a model that keeps only some of what

@@ -1,10 +1,10 @@
 {#-
     The ordering rule's first step (docs/design.md), for a silver model that reads one
-    deliveries model (staging's rows, kept: int_order_deliveries): its valid rows that the model has not read yet (unread_rows(mark_column)), each
-    event_id once, at its first delivery as int_event_first_deliveries recorded it: its Kafka
-    coordinates and its `_ingested_at`, since a reset checkpoint lands the same record again
-    (same coordinates, a later batch). The model then orders them by event time, then
-    event_id.
+    deliveries model (staging's rows, kept: int_order_deliveries): its valid rows that the
+    model has not read yet (unread_rows(mark_column)), each event_id once, at its first
+    delivery as int_event_first_deliveries recorded it: its Kafka coordinates and its
+    `_ingested_at`, since a reset checkpoint lands the same record again (same coordinates, a
+    later batch). The model then orders them by event time, then event_id.
 -#}
 
 {% macro first_delivered_events(deliveries_relation, first_deliveries_relation, mark_column, unread=none) -%}

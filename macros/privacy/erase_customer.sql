@@ -154,6 +154,29 @@
 {% endmacro %}
 
 
+{% macro naming_the_customer(relation, columns, customer_id, emails, email_hashes=[]) -%}
+    {#- The condition that finds `relation`'s rows naming the customer, by its personal columns
+        ({column: kind}): the id, or the id or an address in a raw payload; with
+        `email_hashes`, also the hash of one of their addresses. -#}
+    {%- set matches = [] -%}
+    {%- for column, kind in columns.items() -%}
+        {%- if kind == 'customer_id' -%}
+            {%- do matches.append(column ~ ' = ' ~ sql_literal(customer_id)) -%}
+        {%- elif kind == 'email_hash' -%}
+            {%- if email_hashes -%}
+                {%- do matches.append(column ~ ' in (' ~ email_hashes | join(', ') ~ ')') -%}
+            {%- endif -%}
+        {%- elif kind == 'raw_event' -%}
+            {%- do matches.append(names_the_customer(column, customer_id, emails)) -%}
+        {%- else -%}
+            {{ exceptions.raise_compiler_error(relation ~ '.' ~ column ~ ': personal_data '
+                ~ kind ~ ' is none of customer_id, email_hash, raw_event') }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(matches | join(' or ')) }}
+{%- endmacro %}
+
+
 {% macro rederive(relation, parents, columns, customer_id, emails, email_hashes) %}
     {#- A model with meta `erasure: rederive` keeps its one parent's rows as they were parsed
         (int_order_deliveries: staging's, read once per build): its rows that name the
@@ -165,17 +188,8 @@
         {{ exceptions.raise_compiler_error(relation ~ ': meta erasure rederive needs one parent model, built') }}
     {%- endif -%}
     {%- set keys = ['kafka_topic', 'kafka_partition', 'kafka_offset', '_ingested_at'] -%}
-    {%- set matches = [] -%}
-    {%- for column, kind in columns.items() -%}
-        {%- if kind == 'customer_id' -%}
-            {%- do matches.append(column ~ ' = ' ~ sql_literal(customer_id)) -%}
-        {%- elif kind == 'email_hash' and email_hashes -%}
-            {%- do matches.append(column ~ ' in (' ~ email_hashes | join(', ') ~ ')') -%}
-        {%- elif kind == 'raw_event' -%}
-            {%- do matches.append(names_the_customer(column, customer_id, emails)) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- if not matches -%}
+    {%- set named = naming_the_customer(relation, columns, customer_id, emails, email_hashes) -%}
+    {%- if not named -%}
         {{ return(0) }}  {#- no column names a customer: nothing to take again -#}
     {%- endif -%}
     {%- set on = [] -%}
@@ -188,7 +202,7 @@
     {%- endfor -%}
     {{ return(merge_rewrite(relation, keys,
         'select s.* from ' ~ parent ~ ' as s join (select * from ' ~ relation ~ ' where '
-        ~ matches | join(' or ') ~ ') as named on ' ~ on | join(' and ')
+        ~ named ~ ') as named on ' ~ on | join(' and ')
         ~ ' where not (' ~ same | join(' and ') ~ ')',
         assignments | join(', '))) }}
 {% endmacro %}
@@ -264,20 +278,17 @@
         {{ log('erasure ' ~ erasure_id ~ ': ' ~ relation ~ ' ' ~ rewritten[relation | string] ~ ' rows parsed again', info=true) }}
     {%- endfor -%}
     {%- for relation, key, columns, erasure, parents in tables if erasure != 'rederive' -%}
-        {%- set matches = [] -%}
+        {#- Matched by id or raw payload only: another customer's row keeps the hash of an
+            erased address until a full refresh (docs/design.md#erasure). -#}
+        {%- set named = naming_the_customer(relation, columns, customer_id, emails) -%}
         {%- set assignments = [] -%}
         {%- for column, kind in columns.items() -%}
             {%- if kind == 'customer_id' -%}
-                {%- do matches.append(column ~ ' = ' ~ sql_literal(customer_id)) -%}
                 {%- do assignments.append(column ~ ' = ' ~ sql_literal(erased_customer_id())) -%}
             {%- elif kind == 'email_hash' -%}
                 {%- do assignments.append(column ~ ' = ' ~ hash_email("''")) -%}
-            {%- elif kind == 'raw_event' -%}
-                {%- do matches.append(names_the_customer(column, customer_id, emails)) -%}
-                {%- do assignments.append(column ~ ' = s.' ~ column) -%}
             {%- else -%}
-                {{ exceptions.raise_compiler_error(relation ~ '.' ~ column ~ ': personal_data '
-                    ~ kind ~ ' is none of customer_id, email_hash, raw_event') }}
+                {%- do assignments.append(column ~ ' = s.' ~ column) -%}
             {%- endif -%}
         {%- endfor -%}
         {%- set raw = columns.items() | selectattr(1, 'equalto', 'raw_event') | map(attribute=0) | list -%}
@@ -286,7 +297,7 @@
             {%- do select.append(text_without(column, customer_id, emails) ~ ' as ' ~ column) -%}
         {%- endfor -%}
         {%- set count = merge_rewrite(relation, [key],
-            'select ' ~ select | join(', ') ~ ' from ' ~ relation ~ ' where ' ~ matches | join(' or '),
+            'select ' ~ select | join(', ') ~ ' from ' ~ relation ~ ' where ' ~ named,
             none if erasure == 'delete_rows' else assignments | join(', ')) -%}
         {%- do rewritten.update({relation | string: count}) -%}
         {{ log('erasure ' ~ erasure_id ~ ': ' ~ relation ~ ' ' ~ count ~ (' rows deleted' if erasure == 'delete_rows' else ' rows rewritten'), info=true) }}

@@ -1,6 +1,7 @@
 {#-
-    Tests on the deliveries (staging's rows, kept) judge the rows the next build promotes, not all of history, so that
-    their cost follows new data (bench/incremental_cost.py). A test's `where` config may say
+    Tests on the deliveries (staging's rows, kept) judge the rows the next build promotes, not
+    all of history, so that their cost follows new data (bench/incremental_cost.py). A test's
+    `where` config may say
         __unread_by(<model>, <read mark column>)__
     for the rows that incremental <model> reads next (unread_by() in
     macros/incremental/read_marks.sql). On a full refresh, or before <model> exists, that is every row.

@@ -11,7 +11,8 @@
     the Kafka coordinates) and a digest of what it said. Silver reads only first deliveries, so
     a re-delivery never counts, whatever its offset; quarantine flags a later delivery that
     says something else. Incremental runs append the event_ids not held yet, from the
-    deliveries (staging's rows, kept: docs/dbt.md#checked-once) ingested since the newest _ingested_at here, less the lookback.
+    deliveries (staging's rows, kept: docs/dbt.md#checked-once) ingested since the newest
+    _ingested_at here, less the lookback.
 -#}
 
 {%- set delivery_models = ['int_order_deliveries', 'int_payment_deliveries'] %}
