@@ -58,6 +58,9 @@ class Settings:
     registry_host: str = LOOPBACK
     registry_port: int = 8085
     kafka_nodes: int = 1
+    # The Thrift server's own JVM flags: a long-running server on few cores spends less CPU
+    # in the parallel collector than in G1 (docs/benchmarks.md#what-sets-latency).
+    thrift_java_options: str = "-XX:+UseParallelGC"
 
     def kafka_node_ports(self, node: int) -> tuple[int, int]:
         """Node `node`'s (broker, controller) ports, nodes numbered from 1: the first node's are
@@ -171,6 +174,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             thrift_host=env.get("THRIFT_HOST", LOOPBACK),
             thrift_port=_port(env, "THRIFT_PORT", 10000),
             thrift_driver_memory=env.get("THRIFT_DRIVER_MEMORY", "2g"),
+            thrift_java_options=env.get("THRIFT_JAVA_OPTIONS", Settings.thrift_java_options),
             kafka_heap=env.get("KAFKA_HEAP", "512m"),
             start_timeout_s=float(env.get("LAKEHOUSE_START_TIMEOUT", "120")),
             airflow_host=env.get("AIRFLOW_HOST", LOOPBACK),

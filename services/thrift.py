@@ -8,6 +8,7 @@ so all see the same tables, at the same time.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ingest.spark_session import local_spark_conf, spark_home
@@ -39,6 +40,19 @@ SHARED_DIRS = (
 )
 
 
+# A flag that chooses the JVM's garbage collector: a JVM given two refuses to start.
+COLLECTOR = re.compile(r"-XX:\+Use\w+GC\b")
+
+
+def driver_java_options(profile_options: str, server_options: str) -> str:
+    """The profile's driver options, then the server's own (THRIFT_JAVA_OPTIONS). A collector
+    the profile's already choose (LAKEHOUSE_SPARK_JAVA_OPTIONS) stands, and the server's is
+    left out."""
+    if COLLECTOR.search(profile_options):
+        server_options = COLLECTOR.sub("", server_options)
+    return " ".join([profile_options.strip(), *server_options.split()]).strip()
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     return local_spark_conf(stack=settings)
 
@@ -49,6 +63,8 @@ def command(settings: Settings, conf: dict[str, str] | None = None) -> list[str]
     conf = dict(spark_conf(settings) if conf is None else conf)
     conf["spark.app.name"] = "lakehouse-thrift"
     conf["spark.driver.memory"] = settings.thrift_driver_memory
+    options = "spark.driver.extraJavaOptions"
+    conf[options] = driver_java_options(conf.get(options, ""), settings.thrift_java_options)
     if not any((settings.jars_dir / "spark").glob("delta-spark_*.jar")):
         raise ServiceError(
             f"no Delta jars in {settings.jars_dir / 'spark'}: run `make setup` first"

@@ -19,8 +19,9 @@ from helpers import PROJECT_DIR, VENV_BIN, bootstrap_of, ok, run, stack_env
 from ingest import config as ingest_config
 from ingest.kafka_client import ensure_topics, idempotent_producer, publish
 from ingest.schema_registry import contract_schemas
+from ingest.spark_session import local_spark_conf
 from lakehouse import settings
-from services import kafka, registry
+from services import kafka, registry, thrift
 from services.process import port_is_open
 
 pytestmark = pytest.mark.faults  # a stack of its own, started and stopped
@@ -224,3 +225,26 @@ def test_kafka_down_gives_up_on_nodes_left_without_a_controller_quorum() -> None
     # One node is its own majority: it always shuts down cleanly.
     running[1] = True
     assert not kafka._quorum_lost_for([Node(1)], grace_s=0)()
+
+
+@pytest.mark.unit
+def test_the_thrift_server_picks_its_collector_unless_the_spark_flags_did(tmp_path) -> None:
+    """The server's own flags (THRIFT_JAVA_OPTIONS) follow the profile's driver flags; a
+    collector that LAKEHOUSE_SPARK_JAVA_OPTIONS chooses (the tests' short-lived JVMs) stands:
+    a JVM given two does not start."""
+
+    def driver_flags(**env: str) -> list[str]:
+        env = {"LAKEHOUSE_STATE_DIR": str(tmp_path), **env}
+        argv = thrift.command(settings.load(env), local_spark_conf(env))
+        key = "spark.driver.extraJavaOptions="
+        [options] = [a.removeprefix(key) for a in argv if a.startswith(key)]
+        return options.split()
+
+    default = driver_flags()
+    assert default[-1] == "-XX:+UseParallelGC"
+    assert any(flag.startswith("-XX:SharedArchiveFile=") for flag in default)
+    serial = driver_flags(LAKEHOUSE_SPARK_JAVA_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+    assert [f for f in serial if f.endswith("GC")] == ["-XX:+UseSerialGC"]
+    assert "-XX:TieredStopAtLevel=1" in serial
+    own = driver_flags(THRIFT_JAVA_OPTIONS="-XX:+UseG1GC -Xss4m")
+    assert own[-2:] == ["-XX:+UseG1GC", "-Xss4m"] and "-XX:+UseParallelGC" not in own
