@@ -3,9 +3,17 @@
     one per delivery of a Kafka record into bronze (docs/dbt.md#checked-once).
 -#}
 
-{% macro delivery_id() -%}
+{% macro delivery_key() -%}
     {#- A delivery: the record's coordinates and the micro-batch that landed it (a replay lands
-        a record again, under a later _ingested_at). -#}
+        a record again, under a later _ingested_at). The columns, comma-separated: callers
+        split them (a macro that returned a list would not render in sqlfluff's templater). -#}
+    kafka_topic, kafka_partition, kafka_offset, _ingested_at
+{%- endmacro %}
+
+
+{% macro delivery_id() -%}
+    {#- The delivery key as one string; the batch's time as microseconds, whatever the session's
+        time zone. -#}
     concat_ws('/', kafka_topic, kafka_partition, kafka_offset, unix_micros(_ingested_at))
 {%- endmacro %}
 
@@ -18,10 +26,9 @@
             select 1 from {{ this }} as held
             where
                 {{ unread }}
-                and held.kafka_topic = {{ deliveries }}.kafka_topic
-                and held.kafka_partition = {{ deliveries }}.kafka_partition
-                and held.kafka_offset = {{ deliveries }}.kafka_offset
-                and held._ingested_at = {{ deliveries }}._ingested_at
+                {%- for key in delivery_key().split(',') | map('trim') %}
+                    and held.{{ key }} = {{ deliveries }}.{{ key }}
+                {%- endfor %}
         )
     {%- endif -%}
 {%- endmacro %}

@@ -187,7 +187,7 @@
     {%- if parent is none -%}
         {{ exceptions.raise_compiler_error(relation ~ ': meta erasure rederive needs one parent model, built') }}
     {%- endif -%}
-    {%- set keys = ['kafka_topic', 'kafka_partition', 'kafka_offset', '_ingested_at'] -%}
+    {%- set keys = delivery_key().split(',') | map('trim') | list -%}
     {%- set named = naming_the_customer(relation, columns, customer_id, emails, email_hashes) -%}
     {%- if not named -%}
         {{ return(0) }}  {#- no column names a customer: nothing to take again -#}
