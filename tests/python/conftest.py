@@ -90,7 +90,8 @@ def thrift_env(pytestconfig: pytest.Config, kafka_env: dict[str, str]) -> dict[s
     def start(_: Path) -> dict[str, str]:
         # A port picked now: one picked when the stack started may have been taken since.
         env = {**kafka_env, "THRIFT_PORT": str(free_port())}
-        # It serves every module's builds for the whole run: the JVM's defaults (C2) pay off.
+        # It serves every module's builds for the whole run: C2 pays off, and the server's own
+        # flags (THRIFT_JAVA_OPTIONS: the parallel collector) apply.
         server_env = {k: v for k, v in env.items() if k != "LAKEHOUSE_SPARK_JAVA_OPTIONS"}
         ok(services(server_env, "up", "thrift"))
         return env
