@@ -287,7 +287,8 @@
                 {%- do assignments.append(column ~ ' = ' ~ sql_literal(erased_customer_id())) -%}
             {%- elif kind == 'email_hash' -%}
                 {%- do assignments.append(column ~ ' = ' ~ hash_email("''")) -%}
-            {%- else -%}
+            {%- elif kind == 'raw_event' -%}
+                {#- naming_the_customer refused any other kind. -#}
                 {%- do assignments.append(column ~ ' = s.' ~ column) -%}
             {%- endif -%}
         {%- endfor -%}
